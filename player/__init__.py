@@ -1,0 +1,3 @@
+"""Haven: an offline, voice-guided meditation and breathing exercise player."""
+
+__version__ = "0.1.0"

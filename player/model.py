@@ -1,0 +1,174 @@
+"""The in-memory form of an exercise script: what the loader produces and the timeline reads.
+
+Plain frozen dataclasses with no behaviour beyond small derived values, so every later stage
+(timeline, rendering, display, export) can rely on the same validated shapes. Durations are
+float seconds; the loader has already checked every range in the script format spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+CATEGORIES = ("breathing", "meditation", "body-scan", "self-compassion", "sleep", "relaxation")
+ENDINGS = ("bell", "fade", "silence")
+CUES = ("tones", "voice", "both", "none")
+AMBIENT_SOUNDS = ("pink-noise", "brown-noise", "white-noise", "rain")
+
+
+@dataclass(frozen=True)
+class Where:
+    """A place in a script file, for errors raised after loading."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Voice:
+    """Voice settings; ``None`` means "the configured default"."""
+
+    engine: str | None = None
+    name: str | None = None
+    rate: float = 1.0  # relative to the engine's normal speed
+    volume: float = 1.0  # 0..1
+
+
+@dataclass(frozen=True)
+class ToneSettings:
+    """How breathing tones sound. Levels are dB relative to the voice."""
+
+    level_db: float = -12.0
+    low_hz: float = 196.0  # pitch at the bottom of the breath (G3)
+    high_hz: float = 294.0  # pitch at the top of the breath (D4)
+    hold: str = "steady"  # "steady": keep sounding through holds; "rest": fall silent
+
+
+@dataclass(frozen=True)
+class AmbientSettings:
+    """The background bed. ``sound=None`` means no bed. Level is dB relative to the voice."""
+
+    sound: str | None = None
+    level_db: float = -24.0
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A breathing pattern in seconds per phase.
+
+    ``inhale2`` is a second, top-up inhale straight after the first (the physiological sigh);
+    zero-length phases are skipped.
+    """
+
+    inhale: float
+    hold: float = 0.0
+    exhale: float = 0.0
+    hold_out: float = 0.0
+    inhale2: float = 0.0
+    name: str | None = None
+
+    @property
+    def cycle_s(self) -> float:
+        return self.inhale + self.inhale2 + self.hold + self.exhale + self.hold_out
+
+    def phases(self) -> tuple[tuple[str, float], ...]:
+        """Non-empty phases in order: ("inhale"|"inhale2"|"hold"|"exhale"|"hold_out", seconds)."""
+        order = (
+            ("inhale", self.inhale),
+            ("inhale2", self.inhale2),
+            ("hold", self.hold),
+            ("exhale", self.exhale),
+            ("hold_out", self.hold_out),
+        )
+        return tuple((k, s) for k, s in order if s > 0)
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        nums = [self.inhale + self.inhale2, self.hold, self.exhale] + (
+            [self.hold_out] if self.hold_out else []
+        )
+        return "-".join(f"{n:g}" for n in nums)
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str  # params already substituted, braces unescaped
+    after: float | None = None  # elastic silence after the speech
+    rate: float | None = None  # overrides the script voice's rate
+    volume: float | None = None
+    where: Where = field(default_factory=Where, compare=False)
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+    fixed: bool = False
+    where: Where = field(default_factory=Where, compare=False)
+
+
+@dataclass(frozen=True)
+class Breathe:
+    pattern: Pattern
+    cycles: int | None = None  # exactly one of cycles / for_s is set
+    for_s: float | None = None  # elastic; rounded to whole cycles
+    cues: str = "tones"
+    ramp_to: Pattern | None = None
+    tones: ToneSettings | None = None  # step override of the script's tone settings
+    where: Where = field(default_factory=Where, compare=False)
+
+
+@dataclass(frozen=True)
+class Bell:
+    strikes: int = 1
+    gap: float = 4.0
+    where: Where = field(default_factory=Where, compare=False)
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    where: Where = field(default_factory=Where, compare=False)
+
+
+@dataclass(frozen=True)
+class Repeat:
+    count: int
+    steps: tuple["Step", ...]
+    where: Where = field(default_factory=Where, compare=False)
+
+
+@dataclass(frozen=True)
+class AmbientChange:
+    sound: str | None  # None = silence the bed
+    level_db: float | None = None  # None = keep the current level
+    where: Where = field(default_factory=Where, compare=False)
+
+
+Step = Union[Say, Pause, Breathe, Bell, Section, Repeat, AmbientChange]
+
+
+@dataclass(frozen=True)
+class Param:
+    default: str | None = None
+    help: str | None = None
+
+
+@dataclass(frozen=True)
+class Script:
+    id: str
+    title: str
+    steps: tuple[Step, ...]
+    summary: str = ""
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    voice: Voice = field(default_factory=Voice)
+    tones: ToneSettings = field(default_factory=ToneSettings)
+    ambient: AmbientSettings = field(default_factory=AmbientSettings)
+    ending: str = "bell"
+    params: dict[str, Param] = field(default_factory=dict, compare=False)
+    param_values: dict[str, str] = field(default_factory=dict, compare=False)
+    version: int = 1
+    path: str | None = None

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what the OS must provide for Haven (speech library, PortAudio, venv support) when it is
+# missing. Idempotent: does nothing when everything is present. Debian/Ubuntu (apt) only.
+set -euo pipefail
+
+need=()
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+have_lib 'libespeak-ng\.so\.1' || need+=(libespeak-ng1 espeak-ng-data)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+have_lib 'libportaudio\.so\.2' || need+=(libportaudio2)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+python3 -c 'import sysconfig,sys; sys.exit(0)' >/dev/null 2>&1 || need+=(python3)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "haven: please install these system packages: ${need[*]} (no apt-get found)" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "haven: need root to install: ${need[*]}" >&2; exit 1
+  fi
+fi
+echo "haven: installing system packages: ${need[*]}"
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
