@@ -1,8 +1,430 @@
-"""Command line entry point (placeholder until the CLI lands)."""
+"""The ``haven`` command: parses options, calls one core function, reports known errors cleanly.
+
+Heavy modules (numpy, sounddevice, pyttsx3, soundfile) are imported inside the commands that
+need them, so ``haven --help``, ``list`` and ``stats`` start fast and work without PortAudio.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
 
 import click
 
+from player import __version__
+from player.errors import BadInputError, HavenError
 
-@click.group()
-def main():
-    """Haven."""
+HELP = """Haven: offline, voice-guided meditation, breathing and self-compassion exercises.
+
+\b
+Quick start:
+  haven list                          see the exercises
+  haven render coherent-breathing -o breathe.wav
+  haven show self-compassion-break    sections and length range
+
+Haven is a practice aid, not treatment, and nothing you do with it leaves this computer.
+If you are in crisis or thinking of harming yourself, contact your local emergency number
+now, or a crisis line (UK and Ireland: Samaritans 116 123; US: call or text 988;
+elsewhere: findahelpline.com).
+"""
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _Interrupted(click.exceptions.Exit):
+    """Ctrl-C: exit 130 like a shell, after a short note."""
+
+
+class HavenGroup(click.Group):
+    """A group that turns Haven's errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HavenError as exc:
+            if ctx.meta.get("haven.traceback"):
+                raise
+            message = str(exc)
+            if exc.hint:
+                message += f" ({exc.hint})"
+            err = click.ClickException(message)
+            err.exit_code = exc.exit_code
+            raise err from exc
+        except KeyboardInterrupt:
+            if ctx.meta.get("haven.traceback"):
+                raise
+            click.echo("\nStopped.", err=True)
+            raise _Interrupted(130) from None
+
+
+def _notify(message: str) -> None:
+    click.echo(f"haven: {message}", err=True)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _length(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h {m:02d}m"
+    return f"{m}m {s:02d}s" if m else f"{s}s"
+
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
+    params = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInputError(f"--param takes NAME=VALUE (got '{item}')")
+        params[key.strip()] = value
+    return params
+
+
+def _parse_voice(value: str | None) -> tuple[str | None, str | None]:
+    """``--voice NAME`` or ``--voice ENGINE:NAME``."""
+    if not value:
+        return None, None
+    engine, sep, name = value.partition(":")
+    return (engine or None, name or None) if sep else (None, value)
+
+
+def _session_settings(
+    minutes, params, voice, rate, ambient, loudness, sample_rate=48000
+):
+    from player.render import SessionSettings
+    from player.timeline import Overrides
+
+    engine, voice_name = _parse_voice(voice)
+    if minutes is not None and minutes <= 0:
+        raise BadInputError("--minutes must be more than 0")
+    if rate is not None and not 0.5 <= rate <= 2.0:
+        raise BadInputError("--rate must be between 0.5 and 2.0 (1.0 is the voice's normal speed)")
+    if ambient is not None:
+        from player.model import AMBIENT_SOUNDS
+
+        if ambient != "none" and ambient not in AMBIENT_SOUNDS:
+            raise BadInputError(
+                f"--ambient must be one of {', '.join(AMBIENT_SOUNDS)} or none (got '{ambient}')"
+            )
+    if not -40.0 <= loudness <= -6.0:
+        raise BadInputError("--loudness must be between -40 and -6 LUFS")
+    return SessionSettings(
+        rate=sample_rate,
+        minutes=minutes,
+        params=_parse_params(params),
+        overrides=Overrides(
+            engine=engine, voice=voice_name, rate=rate or 1.0, ambient=ambient
+        ),
+        target_lufs=loudness,
+    )
+
+
+def session_options(func):
+    """Options shared by every command that builds a session from a script."""
+    options = [
+        click.option("--minutes", "-m", type=float, help="Fit the exercise to this many minutes."),
+        click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                     help="Set a script parameter (repeatable)."),
+        click.option("--voice", metavar="[ENGINE:]VOICE", help="Voice to speak with (see 'haven voices')."),
+        click.option("--rate", type=float, help="Speaking speed relative to normal, e.g. 0.9."),
+        click.option("--ambient", metavar="SOUND", help="Background bed: pink-noise, brown-noise, white-noise or none."),
+        click.option("--loudness", type=float, default=-18.0, show_default=True, metavar="LUFS",
+                     help="Integrated loudness of the result."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(cls=HavenGroup, help=HELP, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="haven")
+@click.option("--traceback", is_flag=True, help="Show the full traceback of errors (for bug reports).")
+@click.pass_context
+def main(ctx: click.Context, traceback: bool) -> None:
+    ctx.meta["haven.traceback"] = traceback
+
+
+# --- exercises -------------------------------------------------------------------------
+
+
+@main.command("list")
+@click.option("--category", "-c", help="Only this category (e.g. breathing, sleep).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_cmd(category: str | None, as_json: bool) -> None:
+    """List the built-in exercises and your own."""
+    from player import library
+    from player.model import CATEGORIES
+
+    if category is not None and category not in CATEGORIES:
+        raise BadInputError(f"--category must be one of {', '.join(CATEGORIES)}")
+    scripts = library.list_scripts(category)
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in scripts], indent=2))
+        return
+    if not scripts:
+        click.echo("No exercises found." if category is None else f"No {category} exercises.")
+        return
+    width = max(len(s.id) for s in scripts)
+    cat_width = max(len(s.category or "") for s in scripts)
+    for s in scripts:
+        mark = "*" if s.source == "user" else " "
+        text = s.summary if not s.problem else f"(cannot read: {s.problem})"
+        click.echo(f"{mark} {s.id:<{width}}  {(s.category or ''):<{cat_width}}  {text}")
+    if any(s.source == "user" for s in scripts):
+        click.echo("\n* your own script")
+
+
+@main.command()
+@click.argument("name")
+@session_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the full timeline).")
+def show(name, minutes, params, voice, rate, ambient, loudness, as_json) -> None:
+    """Show an exercise: sections, planned length and the range --minutes can reach."""
+    from player.render import prepare_session
+    from player.timeline import length_range
+
+    settings = _session_settings(minutes, params, voice, rate, ambient, loudness)
+    session = prepare_session(name, settings, notify=_notify)
+    script, timeline = session.script, session.timeline
+    clips = session.mixer._clips
+    shortest, natural, longest = length_range(
+        script, lambda r: len(clips[r]), rate=timeline.rate, overrides=settings.overrides
+    )
+    if as_json:
+        data = {
+            "id": script.id,
+            "title": script.title,
+            "summary": script.summary,
+            "category": script.category,
+            "tags": list(script.tags),
+            "ending": script.ending,
+            "length_s": round(timeline.duration_s, 3),
+            "natural_s": round(natural, 3),
+            "shortest_s": round(shortest, 3),
+            "longest_s": round(longest, 3),
+            "params": {k: {"default": p.default, "help": p.help} for k, p in script.params.items()},
+            "timeline": timeline.to_json(),
+        }
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{script.title}  ({script.id})")
+    if script.summary:
+        click.echo(script.summary)
+    facts = []
+    if script.category:
+        facts.append(f"category: {script.category}")
+    if script.tags:
+        facts.append("tags: " + ", ".join(script.tags))
+    facts.append(f"ending: {script.ending}")
+    click.echo("  ".join(facts))
+    click.echo(
+        f"Length: {_length(timeline.duration_s)}"
+        + (f" (fitted; natural {_length(natural)})" if minutes else "")
+        + f"; --minutes can fit it from {_length(shortest)} to {_length(longest)}"
+    )
+    if script.params:
+        click.echo("Parameters (--param NAME=VALUE):")
+        for key, p in script.params.items():
+            default = f' = "{p.default}"' if p.default is not None else " (required)"
+            click.echo(f"  {key}{default}" + (f": {p.help}" if p.help else ""))
+    if timeline.chapters:
+        click.echo("Sections:")
+        for chapter in timeline.chapters:
+            click.echo(f"  {_clock(chapter.start / timeline.rate):>7}  {chapter.title}")
+    said = sum(1 for s in timeline.speech if s.kind == "say")
+    spoken = sum(s.length for s in timeline.speech if s.kind == "say") / timeline.rate
+    click.echo(
+        f"Contents: {said} spoken sentences ({_length(spoken)} of speech), "
+        f"{len(timeline.breaths)} breathing practice(s), "
+        f"{sum(len(b.strikes) for b in timeline.bells)} bell strike(s)"
+    )
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Parameter values to check with.")
+def validate(files: tuple[str, ...], params) -> None:
+    """Check scripts against the format: FILE is a path or an exercise id."""
+    from player import library
+    from player.script import load_script
+
+    values = _parse_params(params)
+    bad = 0
+    for name in files:
+        try:
+            script = load_script(library.resolve(name), params=values)
+        except BadInputError as exc:
+            bad += 1
+            click.echo(f"{exc}", err=True)
+        else:
+            click.echo(f"ok: {name} ({script.title})")
+    if bad:
+        raise click.exceptions.Exit(2)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of printing.")
+def schema(output: str | None) -> None:
+    """Print the JSON Schema of the script format (for editor autocompletion)."""
+    from player.schema import script_json_schema
+
+    text = json.dumps(script_json_schema(), indent=2) + "\n"
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        click.echo(f"Wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("name")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Audio file to write: .wav, .flac, .ogg or .mp3.")
+@session_options
+@click.option("--sample-rate", type=click.Choice(["44100", "48000"]), default="48000",
+              show_default=True, help="Sample rate of the file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def render(name, output, minutes, params, voice, rate, ambient, loudness, sample_rate, quiet) -> None:
+    """Render an exercise to an audio file."""
+    from pathlib import Path
+
+    from player.render import format_for, prepare_session, render_to_file
+
+    format_for(Path(output))  # reject a bad file name before doing any work
+    settings = _session_settings(minutes, params, voice, rate, ambient, loudness, int(sample_rate))
+    show_progress = not quiet and sys.stderr.isatty()
+    with _Progress(show_progress) as progress:
+        session = prepare_session(
+            name, settings, notify=_notify, progress=progress.stage("Preparing speech")
+        )
+        result = render_to_file(session, output, progress=progress.stage("Rendering"))
+    chapters = f", {result.chapters} chapters" if result.chapters else ""
+    click.echo(
+        f"Wrote {output} ({_length(result.duration_s)}, {result.rate} Hz "
+        f"{'stereo' if result.channels == 2 else 'mono'}{chapters})"
+    )
+
+
+class _Progress:
+    """A rich progress bar on a terminal; does nothing otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._progress = None
+        self._task = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(), transient=True,
+                console=__import__("rich.console").console.Console(stderr=True),
+            )
+            self._progress.__enter__()
+        return self
+
+    def stage(self, description: str):
+        if not self._progress:
+            return None
+        task = self._progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            self._progress.update(task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc):
+        if self._progress:
+            self._progress.__exit__(*exc)
+        return False
+
+
+# --- voices, health, cache ------------------------------------------------------------
+
+
+@main.command()
+@click.option("--engine", help="Only this engine's voices.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def voices(engine: str | None, as_json: bool) -> None:
+    """List the voices that can speak exercises."""
+    from player import speech
+
+    found = speech.list_voices(engine)
+    if as_json:
+        click.echo(json.dumps([v.to_json() if hasattr(v, "to_json") else v.__dict__ for v in found], indent=2))
+        return
+    for v in found:
+        langs = ", ".join(getattr(v, "languages", ()) or ())
+        click.echo(f"{v.engine}:{v.id}  {v.name}" + (f"  [{langs}]" if langs else ""))
+
+
+@main.command()
+def doctor() -> None:
+    """Check the speech engine, audio libraries, devices and folders; print fixes."""
+    from player.doctor import run_checks
+
+    problems = 0
+    for check in run_checks():
+        mark = "ok " if check.ok else ("-- " if check.optional else "!! ")
+        click.echo(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            click.echo(f"     fix: {check.fix}")
+        if not check.ok and not check.optional:
+            problems += 1
+    if problems:
+        click.echo(f"\n{problems} problem(s) found.")
+        raise click.exceptions.Exit(1)
+    click.echo("\nEverything Haven needs is in place.")
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or clear the cache of synthesized speech."""
+
+
+@cache.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_info(as_json: bool) -> None:
+    """Show where the speech cache is and how big it is."""
+    from player.speech.cache import cache_info as info
+
+    data = info()
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo(f"Folder:  {data['folder']}")
+    click.echo(f"Clips:   {data['entries']}")
+    click.echo(f"Size:    {data['bytes'] / 1e6:.1f} MB")
+
+
+@cache.command("clear")
+def cache_clear() -> None:
+    """Delete every cached clip (they are re-made when needed)."""
+    from player.speech.cache import cache_clear as clear
+
+    files, size = clear()
+    click.echo(f"Removed {files} files ({size / 1e6:.1f} MB).")
+
+
+def _register_journal_commands() -> None:
+    """Journal and settings commands live in their own module; add them to the group."""
+    from player import cli_journal
+
+    for command in cli_journal.COMMANDS:
+        main.add_command(command)
+
+
+try:
+    _register_journal_commands()
+except ImportError:  # pragma: no cover - during development before the journal lands
+    pass

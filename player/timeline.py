@@ -1,0 +1,546 @@
+"""Compile a loaded script into a timeline: ordered events at integer sample positions.
+
+Every position is an integer number of samples from the session start. Durations are
+converted once, per step, with exact rational arithmetic, so nothing drifts however long the
+session is. Elastic parts (pauses, ``after`` silences, breathing given with ``for``) are
+scaled by one factor to fit ``--minutes``; spoken text and fixed parts keep their length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable, Iterable, Sequence
+
+from player import model
+from player.errors import FitError
+
+# Silence before the first step, so the voice never starts on the first sample.
+LEAD_IN_S = Fraction(3, 2)
+# Silence between sentences of one `say` (not elastic: it is part of how the text is spoken).
+SENTENCE_GAP_S = Fraction(7, 10)
+# Silence after a `say` that has no `after` (not elastic).
+DEFAULT_AFTER_S = Fraction(1)
+# Time a bell step occupies after its last strike before the next step starts; the ring
+# itself carries on underneath what follows.
+BELL_SETTLE_S = Fraction(3)
+# Length of the closing bell's ring that the session waits for with `ending: bell`.
+CLOSING_BELL_RING_S = Fraction(9)
+# Quiet tail with `ending: silence` so the end does not feel cut off.
+SILENCE_TAIL_S = Fraction(2)
+# `ending: fade` fades everything out over this final stretch.
+FADE_OUT_S = Fraction(20)
+# Ambient beds fade in and out, and cross-fade on changes, over this long.
+AMBIENT_FADE_S = Fraction(3)
+# Spoken breathing cues are given for the first this-many cycles of a `voice`/`both` step.
+VOICE_CUE_CYCLES = 3
+# Elastic parts may shrink to a quarter or grow to four times (the script format spec).
+MIN_SCALE = 0.25
+MAX_SCALE = 4.0
+
+CUE_WORDS = {
+    "inhale": "in",
+    "inhale2": "and a little more",
+    "hold": "hold",
+    "exhale": "out",
+    "hold_out": "hold",
+}
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    """What to say and with which voice; the key for synthesis and caching."""
+
+    text: str
+    engine: str | None = None
+    voice: str | None = None
+    rate: float = 1.0
+    volume: float = 1.0
+
+
+@dataclass(frozen=True)
+class SpeechEvent:
+    start: int
+    length: int
+    request: SpeechRequest
+    kind: str  # "say" or "cue"
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+@dataclass(frozen=True)
+class BreathPhase:
+    start: int
+    end: int
+    kind: str  # inhale | inhale2 | hold | exhale | hold_out
+    cycle: int
+
+
+@dataclass(frozen=True)
+class BreatheEvent:
+    start: int
+    end: int
+    phases: tuple[BreathPhase, ...]
+    pattern: str  # label of the first cycle's pattern
+    ramp_to: str | None
+    cues: str
+    tones: model.ToneSettings
+
+    @property
+    def with_tones(self) -> bool:
+        return self.cues in ("tones", "both")
+
+
+@dataclass(frozen=True)
+class BellEvent:
+    strikes: tuple[int, ...]  # sample position of each strike
+    closing: bool = False
+
+    @property
+    def start(self) -> int:
+        return self.strikes[0]
+
+
+@dataclass(frozen=True)
+class AmbientEvent:
+    start: int
+    sound: str | None
+    level_db: float
+
+
+@dataclass(frozen=True)
+class Chapter:
+    start: int
+    title: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A compiled session: everything the mixer and the display need, in samples."""
+
+    rate: int
+    length: int
+    speech: tuple[SpeechEvent, ...]
+    breaths: tuple[BreatheEvent, ...]
+    bells: tuple[BellEvent, ...]
+    ambient: tuple[AmbientEvent, ...]
+    chapters: tuple[Chapter, ...]
+    ending: str
+    fade_out: int  # samples of the final fade (0 unless ending is fade)
+    scale: float  # factor applied to elastic parts
+    title: str = ""
+    script_id: str = ""
+    category: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.length / self.rate
+
+    def chapter_at(self, position: int) -> int:
+        """Index of the chapter playing at ``position`` (-1 before the first)."""
+        index = -1
+        for i, chapter in enumerate(self.chapters):
+            if chapter.start <= position:
+                index = i
+            else:
+                break
+        return index
+
+    def to_json(self) -> dict:
+        """A plain, stable description used by golden files and ``haven show --json``."""
+        return {
+            "rate": self.rate,
+            "length": self.length,
+            "scale": round(self.scale, 6),
+            "ending": self.ending,
+            "fade_out": self.fade_out,
+            "chapters": [{"start": c.start, "title": c.title} for c in self.chapters],
+            "speech": [
+                {
+                    "start": s.start,
+                    "length": s.length,
+                    "kind": s.kind,
+                    "text": s.request.text,
+                    "rate": s.request.rate,
+                    "volume": s.request.volume,
+                }
+                for s in self.speech
+            ],
+            "breaths": [
+                {
+                    "start": b.start,
+                    "end": b.end,
+                    "pattern": b.pattern,
+                    "ramp_to": b.ramp_to,
+                    "cues": b.cues,
+                    "cycles": (b.phases[-1].cycle + 1) if b.phases else 0,
+                    "phases": [[p.start, p.kind] for p in b.phases],
+                }
+                for b in self.breaths
+            ],
+            "bells": [{"strikes": list(b.strikes), "closing": b.closing} for b in self.bells],
+            "ambient": [
+                {"start": a.start, "sound": a.sound, "level_db": a.level_db} for a in self.ambient
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Session choices that change what is spoken or heard (from the CLI or the config)."""
+
+    engine: str | None = None
+    voice: str | None = None
+    rate: float = 1.0  # multiplies every rate in the script
+    ambient: str | None = None  # a sound name, "none", or None for the script's own
+    ambient_level_db: float | None = None
+
+
+@dataclass
+class _Walk:
+    """Mutable state of one pass over the steps at a given elastic scale."""
+
+    rate: int
+    scale: float  # elastic breathing (whole cycles)
+    pause_scale: float  # continuous elastic parts (pauses, after)
+    clip_length: Callable[[SpeechRequest], int]
+    cursor: int = 0
+    speech: list = field(default_factory=list)
+    breaths: list = field(default_factory=list)
+    bells: list = field(default_factory=list)
+    ambient: list = field(default_factory=list)
+    chapters: list = field(default_factory=list)
+    fixed: int = 0  # samples that do not scale
+    elastic: int = 0  # samples that scale continuously (pauses, after)
+    breathing: int = 0  # samples of elastic breathing (scale in whole cycles)
+
+    def samples(self, seconds) -> int:
+        return int(round(Fraction(seconds) * self.rate))
+
+
+def _fraction(value: float) -> Fraction:
+    """Exact rational for a float given in a script (e.g. 5.5 -> 11/2, 0.1 -> 1/10)."""
+    return Fraction(str(value)) if not isinstance(value, Fraction) else value
+
+
+def cycle_patterns(step: model.Breathe, cycles: int) -> list[model.Pattern]:
+    """The pattern of each cycle, ramping linearly to ``ramp_to`` over the cycles."""
+    if step.ramp_to is None or cycles == 1:
+        return [step.pattern] * cycles
+    start, end = step.pattern, step.ramp_to
+    result = []
+    for i in range(cycles):
+        t = Fraction(i, cycles - 1)
+        values = {}
+        for name in ("inhale", "inhale2", "hold", "exhale", "hold_out"):
+            a, b = _fraction(getattr(start, name)), _fraction(getattr(end, name))
+            values[name] = a + (b - a) * t
+        result.append(model.Pattern(**values))
+    return result
+
+
+def _pattern_seconds(patterns: Sequence[model.Pattern]) -> Fraction:
+    return sum((sum(_fraction(s) for _, s in p.phases()) for p in patterns), Fraction(0))
+
+
+def breathe_cycles(step: model.Breathe, scale: float) -> int:
+    """Whole cycles for a breathe step: ``cycles`` as given, or ``for`` scaled and rounded."""
+    if step.cycles is not None:
+        return step.cycles
+    target = _fraction(step.for_s) * _fraction(scale)
+    if step.ramp_to is None:
+        return max(1, int(round(target / _fraction(step.pattern.cycle_s))))
+    # With a linear ramp over n >= 2 cycles the total is n times the mean of the first and
+    # last cycle, so the count follows directly.
+    mean = (_fraction(step.pattern.cycle_s) + _fraction(step.ramp_to.cycle_s)) / 2
+    return max(1, int(round(target / mean)))
+
+
+def speech_requests_for(
+    text: str, voice: model.Voice, overrides: Overrides, rate=None, volume=None
+) -> list[SpeechRequest]:
+    """One request per sentence, with the voice settings that shape it."""
+    from player.speech.text import split_sentences
+
+    effective_rate = (rate if rate is not None else voice.rate) * overrides.rate
+    effective_volume = volume if volume is not None else voice.volume
+    return [
+        SpeechRequest(
+            text=sentence,
+            engine=overrides.engine or voice.engine,
+            voice=overrides.voice or voice.name,
+            rate=round(effective_rate, 4),
+            volume=round(effective_volume, 4),
+        )
+        for sentence in split_sentences(text)
+    ]
+
+
+def speech_requests(script: model.Script, overrides: Overrides = Overrides()) -> list[SpeechRequest]:
+    """Every distinct clip a script needs, in order of first use (for synthesis ahead of time)."""
+    seen: dict[SpeechRequest, None] = {}
+
+    def visit(steps: Iterable[model.Step]) -> None:
+        for step in steps:
+            if isinstance(step, model.Say):
+                for req in speech_requests_for(
+                    step.text, script.voice, overrides, step.rate, step.volume
+                ):
+                    seen.setdefault(req, None)
+            elif isinstance(step, model.Breathe) and step.cues in ("voice", "both"):
+                kinds = {k for k, _ in step.pattern.phases()}
+                if step.ramp_to is not None:
+                    kinds |= {k for k, _ in step.ramp_to.phases()}
+                for kind in ("inhale", "inhale2", "hold", "exhale", "hold_out"):
+                    if kind in kinds:
+                        for req in speech_requests_for(CUE_WORDS[kind], script.voice, overrides):
+                            seen.setdefault(req, None)
+            elif isinstance(step, model.Repeat):
+                visit(step.steps)
+
+    visit(script.steps)
+    return list(seen)
+
+
+def _walk(
+    script: model.Script, overrides: Overrides, w: _Walk, steps: Iterable[model.Step]
+) -> None:
+    for step in steps:
+        if isinstance(step, model.Say):
+            requests = speech_requests_for(
+                step.text, script.voice, overrides, step.rate, step.volume
+            )
+            for i, req in enumerate(requests):
+                if i:
+                    gap = w.samples(SENTENCE_GAP_S)
+                    w.cursor += gap
+                    w.fixed += gap
+                length = w.clip_length(req)
+                w.speech.append(SpeechEvent(w.cursor, length, req, "say"))
+                w.cursor += length
+                w.fixed += length
+            if step.after is None:
+                gap = w.samples(DEFAULT_AFTER_S)
+                w.fixed += gap
+            else:
+                gap = w.samples(_fraction(step.after) * _fraction(w.pause_scale))
+                w.elastic += gap
+            w.cursor += gap
+        elif isinstance(step, model.Pause):
+            if step.fixed:
+                gap = w.samples(_fraction(step.seconds))
+                w.fixed += gap
+            else:
+                gap = w.samples(_fraction(step.seconds) * _fraction(w.pause_scale))
+                w.elastic += gap
+            w.cursor += gap
+        elif isinstance(step, model.Breathe):
+            _walk_breathe(script, overrides, w, step)
+        elif isinstance(step, model.Bell):
+            gap = w.samples(_fraction(step.gap))
+            strikes = tuple(w.cursor + i * gap for i in range(step.strikes))
+            w.bells.append(BellEvent(strikes))
+            used = (step.strikes - 1) * gap + w.samples(BELL_SETTLE_S)
+            w.cursor += used
+            w.fixed += used
+        elif isinstance(step, model.Section):
+            w.chapters.append(Chapter(w.cursor, step.title))
+        elif isinstance(step, model.AmbientChange):
+            if overrides.ambient is not None:
+                continue  # the listener chose a bed for the whole session
+            current = w.ambient[-1] if w.ambient else AmbientEvent(0, None, script.ambient.level_db)
+            level = step.level_db if step.level_db is not None else current.level_db
+            w.ambient.append(AmbientEvent(w.cursor, step.sound, level))
+        elif isinstance(step, model.Repeat):
+            for _ in range(step.count):
+                _walk(script, overrides, w, step.steps)
+        else:  # pragma: no cover - the loader only builds the types above
+            raise TypeError(f"unknown step {step!r}")
+
+
+def _walk_breathe(script: model.Script, overrides: Overrides, w: _Walk, step: model.Breathe):
+    cycles = breathe_cycles(step, w.scale)
+    patterns = cycle_patterns(step, cycles)
+    start = w.cursor
+    phases: list[BreathPhase] = []
+    offset = Fraction(0)  # exact seconds from the step start
+    for c, pattern in enumerate(patterns):
+        for kind, seconds in pattern.phases():
+            a = start + w.samples(offset)
+            offset += _fraction(seconds)
+            b = start + w.samples(offset)
+            phases.append(BreathPhase(a, b, kind, c))
+            if step.cues in ("voice", "both") and c < VOICE_CUE_CYCLES:
+                for req in speech_requests_for(CUE_WORDS[kind], script.voice, overrides):
+                    w.speech.append(SpeechEvent(a, w.clip_length(req), req, "cue"))
+    end = start + w.samples(offset)
+    tones = step.tones or script.tones
+    w.breaths.append(
+        BreatheEvent(
+            start,
+            end,
+            tuple(phases),
+            step.pattern.label(),
+            step.ramp_to.label() if step.ramp_to else None,
+            step.cues,
+            tones,
+        )
+    )
+    used = end - start
+    if step.cycles is None:
+        w.breathing += used
+    else:
+        w.fixed += used
+    w.cursor = end
+
+
+def _compile_at(
+    script: model.Script,
+    clip_length: Callable[[SpeechRequest], int],
+    rate: int,
+    scale: float,
+    overrides: Overrides,
+    pause_scale: float | None = None,
+) -> Timeline:
+    w = _Walk(
+        rate=rate,
+        scale=scale,
+        pause_scale=scale if pause_scale is None else pause_scale,
+        clip_length=clip_length,
+    )
+    w.cursor = w.samples(LEAD_IN_S)
+    w.fixed += w.cursor
+    sound, level = script.ambient.sound, script.ambient.level_db
+    if overrides.ambient is not None:
+        sound = None if overrides.ambient == "none" else overrides.ambient
+    if overrides.ambient_level_db is not None:
+        level = overrides.ambient_level_db
+    w.ambient.append(AmbientEvent(0, sound, level))
+    _walk(script, overrides, w, script.steps)
+
+    # Let any ringing bell or trailing speech finish before the ending.
+    content_end = max(
+        [w.cursor]
+        + [s.end for s in w.speech]
+        + [b.end for b in w.breaths]
+    )
+    ending = script.ending
+    fade_out = 0
+    if ending == "bell":
+        strike = content_end + w.samples(1)
+        w.bells.append(BellEvent((strike,), closing=True))
+        length = strike + w.samples(CLOSING_BELL_RING_S)
+    elif ending == "fade":
+        fade_out = w.samples(FADE_OUT_S)
+        length = content_end + w.samples(2)
+        fade_out = min(fade_out, length)
+    else:
+        length = content_end + w.samples(SILENCE_TAIL_S)
+    # A bell struck near the end still rings out fully.
+    ring = w.samples(CLOSING_BELL_RING_S)
+    for bell in w.bells:
+        length = max(length, bell.strikes[-1] + ring)
+
+    return Timeline(
+        rate=rate,
+        length=length,
+        speech=tuple(sorted(w.speech, key=lambda s: s.start)),
+        breaths=tuple(w.breaths),
+        bells=tuple(w.bells),
+        ambient=tuple(w.ambient),
+        chapters=tuple(w.chapters),
+        ending=ending,
+        fade_out=fade_out,
+        scale=w.pause_scale,
+        title=script.title,
+        script_id=script.id,
+        category=script.category,
+    )
+
+
+def compile_timeline(
+    script: model.Script,
+    clip_length: Callable[[SpeechRequest], int],
+    *,
+    rate: int = 48000,
+    minutes: float | None = None,
+    overrides: Overrides = Overrides(),
+) -> Timeline:
+    """Compile ``script`` to a timeline, fitted to ``minutes`` when given.
+
+    ``clip_length`` returns the length in samples (at ``rate``) of a synthesized clip.
+    Raises FitError naming the reachable range when ``minutes`` cannot be reached.
+    """
+    def compile_at(scale: float, pause_scale: float | None = None) -> Timeline:
+        return _compile_at(script, clip_length, rate, scale, overrides, pause_scale)
+
+    natural = compile_at(1.0)
+    if minutes is None:
+        return natural
+    target = int(round(Fraction(str(minutes)) * 60 * rate))
+    shortest, longest = compile_at(MIN_SCALE), compile_at(MAX_SCALE)
+    # Allow half a second of slack at the ends: rounding to whole breaths is not a failure.
+    slack = rate // 2
+    if target < shortest.length - slack or target > longest.length + slack:
+        raise FitError(
+            f"'{script.id or script.title}' cannot be fitted to {_minutes_text(minutes)}: "
+            f"it can run from {_clock(shortest.duration_s)} to {_clock(longest.duration_s)}",
+            shortest_s=shortest.duration_s,
+            longest_s=longest.duration_s,
+        )
+    if target <= shortest.length:
+        return shortest
+    if target >= longest.length:
+        return longest
+    # Length grows monotonically with the scale: bisect, then absorb what whole-cycle
+    # rounding leaves over with a fine scale of the continuous elastic parts only.
+    lo, hi = MIN_SCALE, MAX_SCALE
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if compile_at(mid).length < target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-9:
+            break
+    best_scale = min((lo, hi), key=lambda k: abs(compile_at(k).length - target))
+    # Breath counts are now fixed; scale the continuous parts alone to land on the target.
+    for _ in range(3):
+        at_one = compile_at(best_scale, 1.0)
+        at_zero = compile_at(best_scale, 0.0)
+        continuous = at_one.length - at_zero.length
+        if continuous <= 0:
+            return compile_at(best_scale)
+        pause_scale = (target - at_zero.length) / continuous
+        pause_scale = min(MAX_SCALE, max(MIN_SCALE, pause_scale))
+        fitted = compile_at(best_scale, pause_scale)
+        if abs(fitted.length - target) <= rate // 100:
+            return fitted
+    return fitted
+
+
+def length_range(
+    script: model.Script,
+    clip_length: Callable[[SpeechRequest], int],
+    *,
+    rate: int = 48000,
+    overrides: Overrides = Overrides(),
+) -> tuple[float, float, float]:
+    """(shortest, natural, longest) session length in seconds."""
+    return tuple(
+        _compile_at(script, clip_length, rate, scale, overrides).duration_s
+        for scale in (MIN_SCALE, 1.0, MAX_SCALE)
+    )
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def _minutes_text(minutes: float) -> str:
+    return f"{minutes:g} minute" + ("" if minutes == 1 else "s")
