@@ -1,0 +1,375 @@
+"""Journal and settings commands: ``log``, ``stats``, ``streak``, ``calendar``, ``export``,
+``import`` and ``config``, for ``player.cli`` to register (``register(group)``).
+
+Commands are thin: parse options, call one core function, print. They raise ``HavenError``
+subclasses, which the main CLI turns into ``haven: error: …`` and an exit code. This module is
+on the start-up path of ``haven --help``: it imports only click at module level; the journal,
+the config and rich are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from player.errors import BadInputError
+
+MOOD_PROMPT = "How do you feel right now, 0-10?"
+NOTE_PROMPT = "A short note about this session (Enter to skip)"
+DEFAULT_LOG_LIMIT = 20
+
+
+def _now() -> datetime:
+    """The current local time (aware). Tests replace this to make output reproducible."""
+    return datetime.now().astimezone()
+
+
+def _open_journal():
+    from player.journal import Journal
+
+    return Journal.open(clock=lambda: _now().astimezone(timezone.utc))
+
+
+def _print_json(data: Any) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+class _Mood(click.ParamType):
+    """A 0-10 rating; ``none`` clears it (for ``log edit``)."""
+
+    name = "0-10"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text in ("none", "-"):
+            return None
+        if text.isdigit() and 0 <= int(text) <= 10:
+            return int(text)
+        self.fail(f"{value!r} is not a whole number from 0 to 10 (or 'none' to clear)", param, ctx)
+
+
+MOOD = _Mood()
+
+
+# --- check-in prompts (used by `haven play --checkin`) --------------------------------------
+
+
+def prompt_mood(prompt_text: str = MOOD_PROMPT) -> int | None:
+    """Ask for a 0-10 mood rating; Enter (or end of input) skips and returns ``None``.
+
+    Anything else than a whole number from 0 to 10 is explained and asked again.
+    """
+    while True:
+        try:
+            answer = click.prompt(prompt_text, default="", show_default=False, prompt_suffix=" ")
+        except click.Abort:
+            click.echo("", err=True)
+            return None
+        answer = str(answer).strip()
+        if not answer:
+            return None
+        if answer.isdigit() and 0 <= int(answer) <= 10:
+            return int(answer)
+        click.echo("Please answer with a whole number from 0 to 10, or press Enter to skip.", err=True)
+
+
+def prompt_note(prompt_text: str = NOTE_PROMPT) -> str | None:
+    """Ask for a one-line note; Enter (or end of input) skips and returns ``None``."""
+    try:
+        answer = click.prompt(prompt_text, default="", show_default=False, prompt_suffix=": ")
+    except click.Abort:
+        click.echo("", err=True)
+        return None
+    return str(answer).strip() or None
+
+
+# --- log ---------------------------------------------------------------------------------
+
+
+@click.group("log", invoke_without_command=True)
+@click.option("--since", metavar="DATE|Nd|Nw", help="Only sessions from this practice day on (2026-11-01), or the last N days/weeks (7d, 4w).")
+@click.option("--limit", type=click.IntRange(min=1), help=f"At most this many sessions (default {DEFAULT_LOG_LIMIT} without --since or --json).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {\"sessions\": [record…]} with practice_day and practiced_minutes added.")
+@click.pass_context
+def log(ctx: click.Context, since: str | None, limit: int | None, as_json: bool) -> None:
+    """List recorded sessions, newest first; add, edit or delete entries."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from player.journal import reports
+
+    default_limit = None if (since or as_json) else DEFAULT_LOG_LIMIT
+    data = reports.log_report(since=since, limit=limit or default_limit, now=_now(), opener=_open_journal)
+    if as_json:
+        _print_json({"sessions": data["sessions"]})
+    else:
+        click.echo(reports.render_log(data))
+
+
+@log.command("add")
+@click.argument("exercise")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True, max=1440), required=True, help="How long you practised.")
+@click.option("--at", "at", metavar="TIME", help='When it started, local time: "2026-11-20 07:30" or "07:30" (default: it just ended).')
+@click.option("--note", help="A short note.")
+@click.option("--mood-before", type=MOOD, help="Mood before, 0-10.")
+@click.option("--mood-after", type=MOOD, help="Mood after, 0-10.")
+@click.option("--title", help="A title to show instead of the exercise name.")
+@click.option("--category", help="A category, e.g. breathing, meditation, body-scan.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new record as JSON.")
+def log_add(exercise, minutes, at, note, mood_before, mood_after, title, category, as_json) -> None:
+    """Record practice done elsewhere, e.g. `haven log add sitting --minutes 20`."""
+    from player.journal import reports, store
+
+    with _open_journal() as journal:
+        started = store.parse_local_time(at, _now()) if at else None
+        session = journal.add_manual(
+            exercise, minutes * 60.0, started_at=started, title=title, category=category,
+            note=note, mood_before=mood_before, mood_after=mood_after,
+        )
+    _print_session("Added", session, as_json)
+
+
+@log.command("edit")
+@click.argument("session_id", metavar="ID")
+@click.option("--minutes", type=click.FloatRange(min=0, max=1440), help="Practised length in minutes.")
+@click.option("--at", "at", metavar="TIME", help='New start time, local: "2026-11-20 07:30".')
+@click.option("--note", help='New note ("" removes it).')
+@click.option("--mood-before", type=MOOD, help="Mood before, 0-10 ('none' removes it).")
+@click.option("--mood-after", type=MOOD, help="Mood after, 0-10 ('none' removes it).")
+@click.option("--exercise", help="New exercise name.")
+@click.option("--title", help='New title ("" removes it).')
+@click.option("--category", help='New category ("" removes it).')
+@click.option("--json", "as_json", is_flag=True, help="Print the edited record as JSON.")
+@click.pass_context
+def log_edit(ctx, session_id, minutes, at, note, mood_before, mood_after, exercise, title, category, as_json) -> None:
+    """Correct a recorded session (ID or its first characters, as `haven log` shows)."""
+    from player.journal import store
+
+    given = {
+        name: value
+        for name, value in (("note", note), ("exercise", exercise), ("title", title), ("category", category))
+        if value is not None
+    }
+    for name, value in (("mood_before", mood_before), ("mood_after", mood_after)):
+        # None is a value here ("none" clears a rating), so ask whether the option was given.
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            given[name] = value
+    if minutes is not None:
+        given["practiced_s"] = minutes * 60.0
+    if at is not None:
+        given["started_at"] = store.parse_local_time(at, _now())
+    if not given:
+        raise BadInputError("nothing to change: give at least one of --minutes, --at, --note, --mood-before, --mood-after, --exercise, --title, --category")
+    with _open_journal() as journal:
+        session = journal.edit(session_id, **given)
+    _print_session("Edited", session, as_json)
+
+
+@log.command("delete")
+@click.argument("session_id", metavar="ID")
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+def log_delete(session_id: str, yes: bool) -> None:
+    """Delete a recorded session for good (asks first; --yes for scripts)."""
+    from player.journal import reports
+
+    with _open_journal() as journal:
+        session = journal.get(session_id)
+        if not yes:
+            question = f"Delete {reports.describe_session(session)}?"
+            try:
+                confirmed = click.confirm(question, default=False)
+            except click.Abort:
+                raise BadInputError("not confirmed, nothing deleted (use --yes to delete without asking)") from None
+            if not confirmed:
+                click.echo("Nothing deleted.")
+                return
+        journal.delete(session.id)
+    click.echo(f"Deleted {reports.describe_session(session)}.")
+
+
+def _print_session(verb: str, session: Any, as_json: bool) -> None:
+    from player.journal import reports
+
+    if as_json:
+        _print_json(session.to_record())
+    else:
+        click.echo(f"{verb} {reports.describe_session(session)}.")
+
+
+# --- reports -------------------------------------------------------------------------------
+
+
+@click.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys documented in `player.journal.reports`).")
+def stats(as_json: bool) -> None:
+    """Totals, this week, per category and exercise, average length and mood change."""
+    from player.journal import reports
+
+    data = reports.stats_report(reports.load_context(now=_now(), opener=_open_journal))
+    if as_json:
+        _print_json(data)
+    else:
+        click.echo(reports.render_stats(data))
+
+
+@click.command("streak")
+@click.option("--weeks", type=click.IntRange(1, 104), default=8, show_default=True, help="Weeks of goal history to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys documented in `player.journal.reports`).")
+def streak(weeks: int, as_json: bool) -> None:
+    """Current and longest streak, and weekly goal adherence ("5 of 7 days")."""
+    from player.journal import reports
+
+    data = reports.streak_report(reports.load_context(now=_now(), opener=_open_journal, detail=False), weeks=weeks)
+    if as_json:
+        _print_json(data)
+    else:
+        click.echo(reports.render_streak(data))
+
+
+@click.command("calendar")
+@click.option("--weeks", type=click.IntRange(1, 53), default=12, show_default=True, help="How many weeks to show.")
+@click.option("--color/--no-color", default=None, help="Colour (default: when writing to a terminal and NO_COLOR is unset).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys documented in `player.journal.reports`).")
+def calendar(weeks: int, color: bool | None, as_json: bool) -> None:
+    """A heatmap of the last weeks: shade by minutes practised, today marked."""
+    import os
+    import sys
+
+    from player.journal import reports
+
+    data = reports.calendar_report(reports.load_context(now=_now(), opener=_open_journal, detail=False), weeks=weeks)
+    if as_json:
+        _print_json(data)
+        return
+    if color is None:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    if color:
+        from rich.console import Console
+
+        Console(highlight=False).print(reports.render_calendar(data, color=True))
+    else:
+        click.echo(reports.render_calendar(data))
+
+
+# --- export / import -----------------------------------------------------------------------
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), help="File format (default: from -o's suffix, else json).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file (0600) instead of standard output.")
+def export(fmt: str | None, output: str | None) -> None:
+    """Export every session, losslessly, as CSV or JSON (`haven import` reads both)."""
+    from pathlib import Path
+
+    from player.journal import reports
+
+    if fmt is None:
+        fmt = "csv" if output and output.lower().endswith(".csv") else "json"
+    with _open_journal() as journal:
+        count, text = reports.export_text(journal, fmt, _now())
+    if output:
+        from player.journal import store
+
+        store.write_private_file(Path(output), text)
+        click.echo(f"Exported {count} session{'s' if count != 1 else ''} to {output}.", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command("import")
+@click.argument("file", metavar="FILE")
+@click.option("--json", "as_json", is_flag=True, help='Print JSON: {"added", "unchanged", "conflicts"}.')
+def import_(file: str, as_json: bool) -> None:
+    """Import sessions from a `haven export` file (CSV or JSON; - reads standard input).
+
+    Importing the same file again adds nothing; invalid rows are reported with their line
+    numbers and nothing is imported.
+    """
+    from player.journal import reports, store
+
+    name = "<stdin>" if file == "-" else file
+    try:
+        # Bytes, decoded here: newline translation would alter line breaks inside CSV notes.
+        with click.open_file(file, "rb") as fh:
+            text = fh.read().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise BadInputError(f"{file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{file}: cannot read it ({exc})") from None
+    records, labels = store.load_records(text, name)
+    with _open_journal() as journal:
+        result = journal.import_records(records, labels)
+    if as_json:
+        _print_json({"added": result.added, "unchanged": result.unchanged, "conflicts": list(result.conflicts)})
+    else:
+        click.echo(reports.render_import(result))
+
+
+# --- config --------------------------------------------------------------------------------
+
+
+@click.group("config")
+def config() -> None:
+    """Show and change settings (one TOML file; `haven config list` shows all)."""
+
+
+@config.command("list")
+@click.option("--json", "as_json", is_flag=True, help='Print JSON: [{"key", "value", "default", "set", "help"}].')
+def config_list(as_json: bool) -> None:
+    """Every setting with its value; (default) marks ones not set in the file."""
+    from player import config as cfg
+
+    rows = cfg.describe()
+    if as_json:
+        _print_json(rows)
+        return
+    width = max(len(r["key"]) for r in rows)
+    for r in rows:
+        mark = "" if r["set"] else "  (default)"
+        click.echo(f"{r['key']:<{width}} = {cfg.format_value(r['value'])}{mark}")
+    click.echo(f"\nFile: {cfg.load_config().path}")
+
+
+@config.command("get")
+@click.argument("key")
+def config_get(key: str) -> None:
+    """Print one setting's value (strings unquoted, booleans true/false)."""
+    from player import config as cfg
+
+    value = cfg.get(key)
+    click.echo(cfg.format_value(value) if not isinstance(value, str) else value)
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+def config_set(key: str, value: str) -> None:
+    """Change one setting, e.g. `haven config set journal.day_starts_at 05:00`."""
+    from player import config as cfg
+
+    name, stored = cfg.set(key, value)
+    click.echo(f"{name} = {cfg.format_value(stored)}")
+
+
+@config.command("unset")
+@click.argument("key")
+def config_unset(key: str) -> None:
+    """Return one setting to its default."""
+    from player import config as cfg
+
+    name, default = cfg.unset(key)
+    click.echo(f"{name} = {cfg.format_value(default)}  (default)")
+
+
+COMMANDS: tuple[click.Command, ...] = (log, stats, streak, calendar, export, import_, config)
+
+
+def register(group: click.Group) -> None:
+    """Add every journal and settings command to ``group`` (the ``haven`` CLI)."""
+    for command in COMMANDS:
+        group.add_command(command)

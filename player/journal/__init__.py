@@ -1,0 +1,22 @@
+"""The practice journal: every session recorded safely, and counted by the spec's rules.
+
+``Journal`` (in ``store``) records and reads sessions; ``rules`` holds the pure counting rules
+(practice days, streaks, weekly goal); ``reports`` builds the stats, streak, calendar and mood
+reports from one query. ``haven play`` records through::
+
+    with Journal.open() as journal:
+        sid = journal.start_session("body-scan", "Body scan", "body-scan", planned_s=600)
+        journal.update_progress(sid, 30.0)          # every ~30 s while playing
+        journal.finish_session(sid, 598.2, completed=True)
+"""
+
+from player.journal.store import (
+    FIELDS,
+    MIGRATIONS,
+    ImportResult,
+    Journal,
+    Migration,
+    Session,
+)
+
+__all__ = ["FIELDS", "MIGRATIONS", "ImportResult", "Journal", "Migration", "Session"]
