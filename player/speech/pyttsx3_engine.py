@@ -1,0 +1,399 @@
+"""The default engine: pyttsx3 driving the espeak-ng library, offline and fast (~1000x real time).
+
+Every pitfall measured in ``shared/notes/audio-stack.md`` is handled here, plus one found
+while writing this module:
+
+- **espeak keeps state between utterances** in one process (the pitch-flutter phase is a
+  static in ``wavegen.c`` that neither a voice change nor ``espeak_Terminate`` +
+  ``espeak_Initialize`` resets). The 2nd, 3rd... utterance of the same text differ from the
+  1st by ~0.5 % in length and in every sample. So each clip is spoken by a freshly forked
+  child of the worker (``os.fork`` from the worker, which never starts espeak itself and so
+  has no espeak threads): clips are deterministic, identical to ``espeak-ng -w`` and
+  independent of which worker made them or in what order. Cost: about 30 ms per sentence in
+  all (fork, espeak init, synthesis, pyttsx3's 10 ms polling loop) against ~11 ms in a
+  long-lived espeak; the expensive part (Python, numpy, soxr, pyttsx3 imports, the voice
+  list: ~0.2 s) is paid once per worker.
+- ``save_to_file`` + ``runAndWait`` returns before the file is written: wait for the
+  ``finished-utterance`` event, then ``Synchronize``.
+- Property changes right before synthesis can be dropped, and ``Synchronize`` alone is not
+  enough under load: the child polls espeak until the rate and volume are in effect (see
+  ``_await_settings``), then synchronizes.
+- The driver keeps the last text and path: cleared before use (a fresh process anyway).
+- "Audio saved to ..." goes to stdout: the worker's fd 1 is /dev/null, inherited here.
+- An unknown voice is silently ignored by espeak: voices are checked against the list first
+  (``SpeechEngine.resolve_voice``).
+- espeak may ``exit(1)`` (missing data): only the forked child dies; the worker reports it.
+- Text is plain text: the driver passes neither ``espeakSSML`` nor ``espeakPHONEMES``, and
+  the child strips both flags from every ``Synth`` call in case a later pyttsx3 adds them, so
+  ``<break time="5s"/>`` or ``[[h@'loU]]`` is read out, never obeyed.
+
+Rate mapping: ``wpm = round(150 * rate)`` clamped to espeak's 80..450. 150 wpm is a calm
+guiding pace (espeak's own default, 175, and pyttsx3's 200 sound hurried for meditation);
+rate 0.8 -> 120 wpm, 1.2 -> 180 wpm. Volume 0..1 maps to espeak amplitude 0..100 (above 100
+espeak clips); the clip pipeline asks for 1.0 and applies the volume as a gain (``dsp``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import tempfile
+from typing import TYPE_CHECKING, Callable
+
+from player.speech.clips import VoiceInfo
+from player.speech.engines import SpeechEngine
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+BASE_WPM = 150
+MIN_WPM = 80
+MAX_WPM = 450
+ESPEAK_RATE = 22050  # fixed by pyttsx3's espeak driver
+# Bump when this adapter changes what it outputs (mapping, flags): part of the cache key.
+ADAPTER_REVISION = 1
+
+# Where pyttsx3 looks for the library on Linux/macOS (same order as pyttsx3.drivers._espeak).
+_LIBRARY_NAMES = (
+    "libespeak-ng.so.1",
+    "/usr/local/lib/libespeak-ng.so.1",
+    "libespeak.so.1",
+    "/opt/homebrew/lib/libespeak-ng.1.dylib",
+    "/usr/local/lib/libespeak-ng.1.dylib",
+)
+
+FIX_LIBRARY = "sudo apt-get install libespeak-ng1"
+FIX_DATA = "sudo apt-get install --reinstall espeak-ng-data libespeak-ng1"
+FIX_PYTTSX3 = "python -m pip install 'pyttsx3>=2.90'"
+
+
+def words_per_minute(rate: float) -> int:
+    """Relative rate -> espeak words per minute (see the module docstring)."""
+    return max(MIN_WPM, min(MAX_WPM, int(round(BASE_WPM * rate))))
+
+
+def _pyttsx3_version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("pyttsx3")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _espeak_version() -> str | None:
+    """The espeak-ng library's version, read without initializing it (cheap, cannot exit)."""
+    for name in _LIBRARY_NAMES:
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        info = lib.espeak_Info
+        info.restype = ctypes.c_char_p
+        info.argtypes = [ctypes.c_void_p]
+        raw = info(None)
+        return raw.decode("utf-8", "replace") if raw else "unknown"
+    return None
+
+
+class EngineProcessError(RuntimeError):
+    """The forked espeak child failed; the message is what the user sees."""
+
+
+class Pyttsx3Engine(SpeechEngine):
+    name = "pyttsx3"
+    sample_rate = ESPEAK_RATE
+
+    @classmethod
+    def version(cls) -> str:
+        return (
+            f"pyttsx3 {_pyttsx3_version() or 'missing'}; "
+            f"espeak-ng {_espeak_version() or 'missing'}; adapter {ADAPTER_REVISION}"
+        )
+
+    @classmethod
+    def components(cls) -> dict[str, str]:
+        return {
+            "pyttsx3": _pyttsx3_version() or "not installed",
+            "espeak-ng": _espeak_version() or "not installed",
+        }
+
+    @classmethod
+    def check_install(cls) -> tuple[bool, str, str | None]:
+        if _pyttsx3_version() is None:
+            return False, "the Python package pyttsx3 is not installed", FIX_PYTTSX3
+        if _espeak_version() is None:
+            return False, "the espeak-ng library (libespeak-ng.so.1) is not installed", FIX_LIBRARY
+        return True, f"pyttsx3 {_pyttsx3_version()} with espeak-ng {_espeak_version()}", None
+
+    @classmethod
+    def fix_for(cls, message: str) -> str | None:
+        text = message.lower()
+        if "espeak" in text and "installed" in text:
+            return FIX_LIBRARY
+        if "no module named 'pyttsx3'" in text:
+            return FIX_PYTTSX3
+        if "phontab" in text or "espeak-ng-data" in text or "died" in text:
+            return FIX_DATA
+        return None
+
+    # -- worker side -----------------------------------------------------------------------
+    def __init__(self) -> None:
+        # Loads libespeak-ng (RuntimeError naming eSpeak when it is missing) but does not
+        # initialize it: this process must stay free of espeak's threads to fork safely.
+        import pyttsx3.drivers._espeak  # noqa: F401
+
+        self._child: int | None = None
+        self._tmp = tempfile.mkdtemp(prefix="haven-espeak-")
+        listing = json.loads(self._in_fresh_process(_list_voices_child).decode("utf-8"))
+        self._default = listing["default"]
+        self._voices = [
+            VoiceInfo(
+                id=v["id"],
+                name=v["name"],
+                languages=tuple(v["languages"]),
+                engine=self.name,
+                gender=v["gender"],
+            )
+            for v in listing["voices"]
+        ]
+
+    def voices(self) -> list[VoiceInfo]:
+        return list(self._voices)
+
+    def default_voice(self) -> str | None:
+        return self._default
+
+    def synthesize(self, text: str, voice: str | None, rate: float, volume: float) -> "np.ndarray":
+        import numpy as np
+
+        # NUL would end the C string early; other control characters mean nothing spoken.
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+        if not text.strip():
+            return np.zeros(0, dtype=np.int16)
+        path = os.path.join(self._tmp, "clip.wav")
+        pcm = self._in_fresh_process(
+            _synthesize_child,
+            text,
+            voice,
+            words_per_minute(rate),
+            max(0.0, min(1.0, float(volume))),
+            path,
+        )
+        return np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+
+    def close(self) -> None:
+        child, self._child = self._child, None
+        if child:
+            try:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        shutil.rmtree(getattr(self, "_tmp", ""), ignore_errors=True)
+
+    def _in_fresh_process(self, fn: Callable[..., bytes], *args: object) -> bytes:
+        """Run ``fn(*args)`` in a forked child and return its bytes (see module docstring).
+
+        The child's death is reported as ``EngineProcessError`` with its exit code and the
+        last line it wrote to stderr (where espeak explains a missing data file).
+        """
+        read_fd, write_fd = os.pipe()
+        err_start = _stderr_size()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            _child_main(parent, write_fd, fn, args)
+        self._child = pid
+        os.close(write_fd)
+        chunks = []
+        try:
+            while chunk := os.read(read_fd, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(read_fd)
+            _, status = os.waitpid(pid, 0)
+            self._child = None
+        data = b"".join(chunks)
+        code = os.waitstatus_to_exitcode(status)
+        if code == 0 and data[:1] == b"O":
+            return data[1:]
+        if data[:1] == b"E":
+            raise EngineProcessError(data[1:].decode("utf-8", "replace"))
+        if code < 0:
+            reason = f"the engine process was killed by signal {-code}"
+        else:
+            reason = f"the engine process died (exit code {code})"
+        detail = _stderr_tail(err_start)
+        raise EngineProcessError(f"{reason}: {detail}" if detail else reason)
+
+
+# -- helpers for the forked child --------------------------------------------------------------
+
+
+def _stderr_size() -> int:
+    try:
+        return os.fstat(2).st_size
+    except OSError:
+        return 0
+
+
+def _stderr_tail(start: int) -> str:
+    """The last non-empty line written to stderr (a file in workers) since ``start``."""
+    try:
+        data = os.pread(2, 4096, max(start, _stderr_size() - 4096))
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def _child_main(parent: int, write_fd: int, fn: Callable[..., bytes], args: tuple) -> None:
+    """Body of the forked child: run ``fn``, send ``O``+bytes or ``E``+message, exit."""
+    code = 0
+    try:
+        # The worker's SIGTERM handler must not run here; SIGINT stays ignored.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # Above all the worker's socket to the main process: if the worker is killed, the
+        # main process must see the socket close, not wait on a copy held here.
+        os.closerange(3, write_fd)
+        os.closerange(write_fd + 1, _max_fd())
+        from player.speech.workers import die_with_parent
+
+        die_with_parent(parent)
+        payload = b"O" + fn(*args)
+    except BaseException as exc:  # noqa: BLE001 - everything must reach the worker
+        payload = b"E" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
+        code = 3
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write_fd, view) :]
+    finally:
+        os._exit(code)
+
+
+def _max_fd() -> int:
+    try:
+        return max(256, int(os.sysconf("SC_OPEN_MAX")))
+    except (OSError, ValueError):
+        return 65536
+
+
+def _plain_text_only(espeak_module) -> None:
+    """Strip espeak's SSML and phoneme-input flags from every Synth call (text is plain)."""
+    original = espeak_module.Synth
+    blocked = espeak_module.SSML | espeak_module.PHONEMES
+
+    def synth(text, *args, flags=0, **kwargs):
+        return original(text, *args, flags=flags & ~blocked, **kwargs)
+
+    espeak_module.Synth = synth
+
+
+def _start_pyttsx3():
+    import threading
+
+    import pyttsx3
+    from pyttsx3.drivers import _espeak
+
+    _plain_text_only(_espeak)
+    engine = pyttsx3.init("espeak")
+    errors: list[BaseException] = []
+    finished = threading.Event()
+    outcome: dict[str, bool] = {}
+
+    def on_finished(**kwargs):
+        outcome["completed"] = bool(kwargs.get("completed"))
+        finished.set()
+
+    engine.connect("finished-utterance", on_finished)
+    engine.connect("error", lambda **kwargs: errors.append(kwargs.get("exception")))
+    return engine, _espeak, errors, finished, outcome
+
+
+def _await_settings(espeak_module, voice: str | None, wpm: int, amplitude: int) -> None:
+    """Wait until espeak has really applied the voice, rate and volume.
+
+    Rate and volume travel through espeak's command queue (measured: with pyttsx3's own
+    queued ``setProperty``, 2 of 300 clips under CPU load came out at pyttsx3's initial 200
+    wpm), and pyttsx3's ``getProperty`` reads them through a mis-declared
+    ``espeak_GetParameter`` (one argument instead of two: the "stale value"). So poll the
+    current values with a correct prototype, then let the queue drain, so that the driver's
+    ``stop()`` in ``runAndWait`` finds espeak idle and cancels nothing.
+    """
+    import time
+
+    get_parameter = espeak_module.dll.espeak_GetParameter
+    get_parameter.restype = ctypes.c_int
+    get_parameter.argtypes = [ctypes.c_int, ctypes.c_int]
+    wanted = {espeak_module.RATE: wpm, espeak_module.VOLUME: amplitude}
+
+    def current_voice() -> str:
+        current = espeak_module.GetCurrentVoice()
+        return current.contents.identifier.decode("utf-8", "replace") if current else ""
+
+    deadline = time.monotonic() + 5.0
+    while any(get_parameter(param, 1) != value for param, value in wanted.items()) or (
+        voice and current_voice().casefold() != voice.casefold()
+    ):
+        if time.monotonic() > deadline:
+            raise RuntimeError("espeak did not apply the voice, rate and volume settings")
+        time.sleep(0.001)
+    espeak_module.Synchronize()
+    while espeak_module.IsPlaying():  # Synchronize can return before the thread started
+        if time.monotonic() > deadline:
+            raise RuntimeError("espeak stayed busy after applying the settings")
+        time.sleep(0.001)
+
+
+def _list_voices_child() -> bytes:
+    engine, _espeak, _errors, _finished, _outcome = _start_pyttsx3()
+    voices = [
+        {
+            "id": v.id,
+            "name": v.name,
+            "languages": [str(lang) for lang in (v.languages or [])],
+            "gender": v.gender,
+        }
+        for v in engine.getProperty("voices")
+    ]
+    return json.dumps({"default": engine.getProperty("voice"), "voices": voices}).encode()
+
+
+def _synthesize_child(text: str, voice: str | None, wpm: int, volume: float, path: str) -> bytes:
+    import wave
+
+    engine, _espeak, errors, finished, outcome = _start_pyttsx3()
+    driver = engine.proxy._driver
+    # Engine.setProperty only queues the change until runAndWait, which then sends it to
+    # espeak right before its own endLoop -> stop() -> espeak_Cancel(); when espeak's queue
+    # thread is busy with the change at that moment, Cancel throws it away. So set the
+    # properties on the driver directly and wait until espeak has applied them.
+    if voice:
+        driver.setProperty("voice", voice)
+    driver.setProperty("rate", wpm)
+    driver.setProperty("volume", volume)
+    _await_settings(_espeak, voice, wpm, int(round(volume * 100, 2)))
+    # The driver re-speaks its last text into its last file when nothing is queued.
+    driver._text_to_say = None
+    driver._save_file = None
+    engine.save_to_file(text, path)
+    engine.runAndWait()  # returns before espeak has finished...
+    finished.wait()  # ...so wait for the event (the main process enforces the timeout)
+    _espeak.Synchronize()
+    driver._text_to_say = None
+    driver._save_file = None
+    if errors:
+        raise RuntimeError(f"espeak failed: {errors[0]}")
+    if not outcome.get("completed"):
+        raise RuntimeError("espeak stopped before the end of the text")
+    with wave.open(path, "rb") as wav:
+        if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, ESPEAK_RATE):
+            raise RuntimeError("espeak wrote an unexpected WAV format")
+        frames = wav.readframes(wav.getnframes())
+    os.remove(path)
+    return frames
