@@ -123,7 +123,7 @@ def log(ctx: click.Context, since: str | None, limit: int | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print the new record as JSON.")
 def log_add(exercise, minutes, at, note, mood_before, mood_after, title, category, as_json) -> None:
     """Record practice done elsewhere, e.g. `haven log add sitting --minutes 20`."""
-    from player.journal import reports, store
+    from player.journal import store
 
     with _open_journal() as journal:
         started = store.parse_local_time(at, _now()) if at else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -292,6 +291,8 @@ def _write(path: Path, explicit: Mapping[str, Any]) -> None:
     text = "# Haven settings; `haven config list` shows all of them with their defaults.\n"
     text += tomli_w.dumps(doc)
     paths.ensure_private_dir(path.parent)
+    import tempfile  # only for writing: it pulls in shutil and compression modules
+
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)

@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from player.journal import Journal
 
 ROOT = Path(__file__).resolve().parent.parent

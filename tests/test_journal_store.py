@@ -176,6 +176,10 @@ def test_default_location_permissions_and_wal(haven_home):
         for suffix in ("-wal", "-shm"):
             side = path.with_name(path.name + suffix)
             assert side.exists() and mode(side) == 0o600
+        # Built in a temp file and linked into place: nothing else is left behind.
+        assert sorted(p.name for p in path.parent.iterdir()) == [
+            "journal.sqlite3", "journal.sqlite3-shm", "journal.sqlite3-wal"
+        ]
 
 
 def test_existing_journal_with_loose_mode_is_tightened(jpath):

@@ -431,6 +431,55 @@ def _file_uri(path: Path) -> str:
     return "file:" + text
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(
+            _file_uri(path) + "?mode=rw",  # never let SQLite create a file
+            uri=True,
+            isolation_level=None,  # transactions are explicit (BEGIN IMMEDIATE)
+            timeout=BUSY_TIMEOUT_S,
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    except sqlite3.Error as exc:
+        raise JournalError(f"cannot open the journal {path}: {exc}") from None
+    return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, path: Path) -> None:
+    """Switch to WAL (a no-op once it is). Leaving rollback mode needs a moment of exclusive
+    access that SQLite does not wait for, so retry while other processes hold the file."""
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+            if mode == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            mode = "busy"
+        if time.monotonic() > deadline:
+            raise JournalError(f"cannot switch the journal {path} to WAL mode ({mode}); try again")
+        time.sleep(0.005)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a new directory entry durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _refuse(path: Path, why: str) -> JournalError:
     return JournalError(
         f"{path} is not a Haven journal: {why}. It was left untouched; "
@@ -494,43 +543,65 @@ class Journal:
             path = Path(path)
             if not path.parent.exists():
                 paths.ensure_private_dir(path.parent)
-        try:
-            # O_EXCL: exactly one process creates the file, with 0600 from the first byte.
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise JournalError(f"cannot create the journal {path}: {exc.strerror}") from None
+        if not path.exists():
+            cls._create(path, migrations, clock)
         kind = _inspect_header(path)
-        try:
-            conn = sqlite3.connect(
-                _file_uri(path) + "?mode=rw",  # never let SQLite create a file
-                uri=True,
-                isolation_level=None,  # transactions are explicit (BEGIN IMMEDIATE)
-                timeout=BUSY_TIMEOUT_S,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot open the journal {path}: {exc}") from None
-        journal = cls(conn, path, clock)
+        journal = cls(_connect(path), path, clock)
         try:
             with journal._guard():
-                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
                 if kind == "blank":
-                    # Initialise before switching to WAL, so application_id reaches the main
-                    # file's header at once and other processes can recognise it.
+                    # A zero-byte file (made by someone else): initialise it in place, before
+                    # switching to WAL, so application_id reaches the main file's header.
                     journal._migrate(migrations, allow_blank=True)
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise JournalError(f"cannot switch the journal {path} to WAL mode ({mode})")
-                conn.execute("PRAGMA synchronous = FULL")  # a returned write survives power loss
+                _enable_wal(journal._conn, path)
+                journal._conn.execute("PRAGMA synchronous = FULL")  # a returned write is on disk
                 journal._migrate(migrations, allow_blank=False)
             if path.stat().st_mode & 0o077:
                 path.chmod(0o600)
         except BaseException:
-            conn.close()
+            journal._conn.close()
             raise
         return journal
+
+    @classmethod
+    def _create(cls, path: Path, migrations: Sequence[Migration], clock: Callable[[], datetime]) -> None:
+        """Build a complete journal in a private temp file, then link it into place.
+
+        The link is atomic and never replaces an existing file, so other processes see either
+        no journal or a whole one (schema, application_id, WAL mode), and when several create
+        at once exactly one wins and the others open the winner's.
+        """
+        tmp = path.with_name(f".{path.name}.{_new_id()[:8]}.creating")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise JournalError(f"cannot create the journal {path}: {exc.strerror}") from None
+        try:
+            builder = cls(_connect(tmp), tmp, clock)
+            try:
+                with builder._guard():
+                    builder._migrate(migrations, allow_blank=True)
+                    _enable_wal(builder._conn, tmp)
+            finally:
+                builder._conn.close()  # the last close checkpoints and removes -wal/-shm
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+            except OSError as exc:
+                raise JournalError(f"cannot create the journal {path}: {exc.strerror}") from None
+            _fsync_dir(path.parent)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                try:
+                    leftover.unlink()
+                except FileNotFoundError:
+                    pass
 
     def close(self) -> None:
         with self._lock:
@@ -859,10 +930,18 @@ class Journal:
             sql += " WHERE started_at >= ?"
             params.append(rules.format_utc(early))
         sql += " ORDER BY started_at DESC, id DESC"
-        result = [Session.from_row(r) for r in self._read(sql, params)]
-        if isinstance(bound, date) and not isinstance(bound, datetime):
-            result = [s for s in result if s.practice_day(day_starts_at) >= bound]
-        return result[:limit] if limit is not None else result
+        by_day = isinstance(bound, date) and not isinstance(bound, datetime)
+        if limit is not None and not by_day:
+            sql += f" LIMIT {int(limit)}"
+        result: list[Session] = []
+        with self._lock, self._guard():
+            for row in self._conn.execute(sql, params):  # newest first: stop once enough
+                if limit is not None and len(result) >= limit:
+                    break
+                session = Session.from_row(row)
+                if not by_day or session.practice_day(day_starts_at) >= bound:
+                    result.append(session)
+        return result
 
     def report_rows(self) -> list[tuple]:
         """Every session's ``(started_at, utc_offset, practiced_s)``: the rules' input."""
