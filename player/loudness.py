@@ -73,6 +73,27 @@ def k_weight(x: np.ndarray, rate: int) -> np.ndarray:
     return sosfilt(k_weighting_sos(rate), np.asarray(x, dtype=np.float64), axis=0)
 
 
+def k_energy_cumsum(x: np.ndarray, rate: int) -> np.ndarray:
+    """Cumulative K-weighted energy of a mono signal, with a leading zero (length n + 1).
+
+    Filtered in the frequency domain with numpy only: zero padding longer than the filter's
+    response makes this the same linear filtering as an IIR pass from rest, without paying
+    for ``import scipy.signal`` (over half a second) on the way to the first audio block.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    nfft = 1 << int(math.ceil(math.log2(len(x) + rate // 2 + 1)))
+    weighted = np.fft.irfft(np.fft.rfft(x, nfft) * _k_bins(nfft, int(rate)), nfft)[: len(x)]
+    return np.concatenate(([0.0], np.cumsum(weighted * weighted)))
+
+
+@lru_cache(maxsize=24)
+def _k_bins(nfft: int, rate: int) -> np.ndarray:
+    """K(f) at the bins of an ``nfft``-point real FFT (clip lengths repeat, so cache it)."""
+    response = k_response(np.fft.rfftfreq(nfft, 1.0 / rate), rate)
+    response.setflags(write=False)
+    return response
+
+
 def k_response(freqs_hz, rate: int) -> np.ndarray:
     """K(f), the complex frequency response of the K-weighting filter at each frequency."""
     f = np.asarray(freqs_hz, dtype=np.float64)

@@ -12,12 +12,14 @@ any engine line up the same way in the timeline:
 3. **Fade** the first and last ``FADE_S`` (3 ms) with a raised cosine, so a clip that starts
    or stops mid-waveform can never click. The fade lies inside the 20 ms margin, so it only
    ever touches near-silence of real speech.
-4. **Peak guard**: if resampling overshoot pushes a peak above ``PEAK_CEILING``, the clip is
-   scaled down to it (espeak peaks at about -0.8 dBFS, so this is a no-op there).
-5. **Volume** is a linear gain applied here, last; engines are always asked for full level.
-   So trimming always sees full-level speech and a clip's length never depends on its volume
-   (at volume 0 espeak would output pure zeros and the clip would vanish from the timeline),
-   and a quiet clip keeps full float resolution instead of espeak's int16 steps.
+4. **Finish** (:func:`player.voice.finish_clip`): the clip is set to the voice reference
+   loudness, scaled by the request's volume, with its true peak held to a fixed distance
+   above that loudness, so every engine and every sentence sits at the same level and the
+   session mix can reach its loudness target without crushing the voice.
+5. **Volume** is part of that target; engines are always asked for full level. So trimming
+   always sees full-level speech and a clip's length never depends on its volume (at volume
+   0 espeak would output pure zeros and the clip would vanish from the timeline), and a
+   quiet clip keeps full float resolution instead of espeak's int16 steps.
 
 Bump ``player.speech.cache.CACHE_FORMAT`` whenever anything here changes.
 """
@@ -29,7 +31,6 @@ import numpy as np
 TRIM_THRESHOLD = 10 ** (-60 / 20)  # -60 dBFS
 MARGIN_S = 0.020
 FADE_S = 0.003
-PEAK_CEILING = 10 ** (-0.1 / 20)  # -0.1 dBFS
 RESAMPLE_QUALITY = "VHQ"
 
 
@@ -92,11 +93,8 @@ def process(
 
     ``gain`` is the request's volume (0..1), applied last: see step 5 in the module doc.
     """
+    from player.voice import finish_clip
+
     out = resample(trim(to_float32(samples), engine_rate), engine_rate, sample_rate)
     fade_edges(out, sample_rate)
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
-    if peak > PEAK_CEILING:
-        out *= np.float32(PEAK_CEILING / peak)
-    if gain != 1.0:
-        out *= np.float32(gain)
-    return out
+    return finish_clip(out, sample_rate, gain)
