@@ -424,7 +424,4 @@ def _register_journal_commands() -> None:
         main.add_command(command)
 
 
-try:
-    _register_journal_commands()
-except ImportError:  # pragma: no cover - during development before the journal lands
-    pass
+_register_journal_commands()
