@@ -283,6 +283,8 @@ def _write(path: Path, explicit: Mapping[str, Any]) -> None:
     """Write the explicit settings atomically (temp file + rename), owner-only."""
     import tomli_w
 
+    from player.files import write_atomic
+
     doc: dict[str, dict[str, Any]] = {}
     for setting in SETTINGS:  # file order follows SETTINGS, so diffs stay small
         if setting.key in explicit:
@@ -291,22 +293,7 @@ def _write(path: Path, explicit: Mapping[str, Any]) -> None:
     text = "# Haven settings; `haven config list` shows all of them with their defaults.\n"
     text += tomli_w.dumps(doc)
     paths.ensure_private_dir(path.parent)
-    import tempfile  # only for writing: it pulls in shutil and compression modules
-
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, text)
 
 
 def set(key: str, value: Any, path: Path | None = None) -> tuple[str, Any]:  # noqa: A001

@@ -1245,19 +1245,7 @@ def load_records(text: str, name: str = "<input>") -> tuple[list[dict[str, Any]]
 
 def write_private_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically with mode 0600 (exports hold health data)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{_new_id()[:8]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from player.files import write_atomic
+
+    write_atomic(path, text)
 

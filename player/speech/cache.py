@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,17 +142,11 @@ def _parse_meta(raw: bytes, key: str, sample_rate: int) -> dict[str, Any] | None
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from player.files import write_atomic
+
+    # No fsync: a clip lost in a crash is only re-made, and syncing every clip would slow
+    # a cold session's synthesis.
+    write_atomic(target, data, sync=False)
 
 
 def store(
@@ -201,7 +194,7 @@ def cache_info() -> dict[str, Any]:
             size += file.stat().st_size
         except OSError:
             pass
-    entries = sum(1 for f in files if f.suffix == META_SUFFIX and not f.name.startswith(".tmp-"))
+    entries = sum(1 for f in files if f.suffix == META_SUFFIX and not f.name.startswith("."))
     return {"entries": entries, "bytes": size, "folder": str(paths.speech_cache_dir())}
 
 
