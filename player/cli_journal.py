@@ -123,8 +123,14 @@ def log(ctx: click.Context, since: str | None, limit: int | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print the new record as JSON.")
 def log_add(exercise, minutes, at, note, mood_before, mood_after, title, category, as_json) -> None:
     """Record practice done elsewhere, e.g. `haven log add sitting --minutes 20`."""
+    from player import library
     from player.journal import store
 
+    # Practice of a known exercise is filed under its title and category, like a played one.
+    known = {info.id: info for info in library.list_scripts()}.get(exercise)
+    if known is not None and not known.problem:
+        title = title if title is not None else known.title
+        category = category if category is not None else known.category
     with _open_journal() as journal:
         started = store.parse_local_time(at, _now()) if at else None
         session = journal.add_manual(

@@ -375,3 +375,14 @@ def test_recorded_sessions_appear_in_reports(haven_home):
     rec = json.loads(run("log", "--json").stdout)["sessions"][0]
     assert (rec["status"], rec["practiced_minutes"], rec["note"]) == ("stopped", 7.0, "stopped early")
     assert "7 min/10" in run("log").stdout
+
+
+def test_log_add_files_a_known_exercise_under_its_title_and_category(haven_home):
+    from player.cli import main as haven
+
+    result = CliRunner().invoke(haven, ["log", "add", "body-scan", "--minutes", "12", "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["title"] == "Body Scan" and record["category"] == "body-scan"
+    other = CliRunner().invoke(haven, ["log", "add", "yoga class", "--minutes", "30", "--json"])
+    assert json.loads(other.stdout)["category"] is None
