@@ -7,24 +7,27 @@ while writing this module:
   static in ``wavegen.c`` that neither a voice change nor ``espeak_Terminate`` +
   ``espeak_Initialize`` resets). The 2nd, 3rd... utterance of the same text differ from the
   1st by ~0.5 % in length and in every sample. So each clip is spoken by a freshly forked
-  child of the worker (``os.fork`` from the worker, which never starts espeak itself and so
-  has no espeak threads): clips are deterministic, identical to ``espeak-ng -w`` and
-  independent of which worker made them or in what order. Cost: about 30 ms per sentence in
-  all (fork, espeak init, synthesis, pyttsx3's 10 ms polling loop) against ~11 ms in a
-  long-lived espeak; the expensive part (Python, numpy, soxr, pyttsx3 imports, the voice
-  list: ~0.2 s) is paid once per worker.
-- ``save_to_file`` + ``runAndWait`` returns before the file is written: wait for the
-  ``finished-utterance`` event, then ``Synchronize``.
-- Property changes right before synthesis can be dropped, and ``Synchronize`` alone is not
-  enough under load: the child polls espeak until the rate and volume are in effect (see
-  ``_await_settings``), then synchronizes.
-- The driver keeps the last text and path: cleared before use (a fresh process anyway).
-- "Audio saved to ..." goes to stdout: the worker's fd 1 is /dev/null, inherited here.
+  child of the worker: clips are deterministic, identical to ``espeak-ng -w`` and independent
+  of which worker made them or in what order.
+- **Synthesis is synchronous** (``AUDIO_OUTPUT_SYNCHRONOUS``), through pyttsx3's own binding
+  of the library (``pyttsx3.drivers._espeak``) rather than its driver. The worker initializes
+  espeak once, in synchronous mode, which starts no thread, so forking it stays safe; it never
+  synthesizes, so every child starts from the same pristine state a fresh ``espeak-ng``
+  process has. A child only sets voice, rate and volume (applied at once in this mode) and
+  calls ``espeak_Synth``, which returns when the samples have all reached the callback. The
+  samples are the ones pyttsx3's ``save_to_file`` wrote (checked on the whole built-in
+  library), at about 15 ms per sentence instead of 50: pyttsx3's driver re-initialized
+  espeak in every child, ran its 10 ms polling loop and its asynchronous queue (whose
+  property changes could be dropped), and went through a WAV file.
+- The driver's pitfalls (``runAndWait`` returning early, stale properties, the last text
+  re-spoken, "Audio saved to ..." on stdout) therefore do not arise for clips; the voice list
+  still comes from pyttsx3, in a child of its own, once per worker.
 - An unknown voice is silently ignored by espeak: voices are checked against the list first
   (``SpeechEngine.resolve_voice``).
-- espeak may ``exit(1)`` (missing data): only the forked child dies; the worker reports it.
-- Text is plain text: the driver passes neither ``espeakSSML`` nor ``espeakPHONEMES``, and
-  the child strips both flags from every ``Synth`` call in case a later pyttsx3 adds them, so
+- espeak may ``exit(1)`` (missing data): the voice listing runs first, in a child, so that
+  death is reported (with espeak's message) before the worker initializes espeak itself.
+- Text is plain text: ``Synth`` is called with neither ``espeakSSML`` nor
+  ``espeakPHONEMES`` (and the listing child strips both from pyttsx3's calls), so
   ``<break time="5s"/>`` or ``[[h@'loU]]`` is read out, never obeyed.
 
 Rate mapping: ``wpm = round(150 * rate)`` clamped to espeak's 80..450. 150 wpm is a calm
@@ -38,9 +41,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import shutil
 import signal
-import tempfile
 from typing import TYPE_CHECKING, Callable
 
 from player.speech.clips import VoiceInfo
@@ -142,14 +143,16 @@ class Pyttsx3Engine(SpeechEngine):
 
     # -- worker side -----------------------------------------------------------------------
     def __init__(self) -> None:
-        # Loads libespeak-ng (RuntimeError naming eSpeak when it is missing) but does not
-        # initialize it: this process must stay free of espeak's threads to fork safely.
+        # Loads libespeak-ng (RuntimeError naming eSpeak when it is missing); espeak is
+        # initialized below, in synchronous mode (no threads), once the listing child has run.
         import pyttsx3.drivers._espeak  # noqa: F401
 
         self._child: int | None = None
-        self._tmp = tempfile.mkdtemp(prefix="haven-espeak-")
         listing = json.loads(self._in_fresh_process(_list_voices_child).decode("utf-8"))
         self._default = listing["default"]
+        # Only now (the listing child has shown that espeak can start here) initialize
+        # espeak in this process, synchronously: no thread, so children fork cleanly from it.
+        self._espeak_voice = _init_synchronous_espeak()
         self._voices = [
             VoiceInfo(
                 id=v["id"],
@@ -174,14 +177,12 @@ class Pyttsx3Engine(SpeechEngine):
         text = "".join(ch if ch.isprintable() else " " for ch in text)
         if not text.strip():
             return np.zeros(0, dtype=np.int16)
-        path = os.path.join(self._tmp, "clip.wav")
         pcm = self._in_fresh_process(
             _synthesize_child,
             text,
-            voice,
+            voice or self._espeak_voice,
             words_per_minute(rate),
-            max(0.0, min(1.0, float(volume))),
-            path,
+            int(round(max(0.0, min(1.0, float(volume))) * 100, 2)),
         )
         return np.frombuffer(pcm, dtype="<i2").astype(np.int16)
 
@@ -193,7 +194,6 @@ class Pyttsx3Engine(SpeechEngine):
                 os.waitpid(child, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-        shutil.rmtree(getattr(self, "_tmp", ""), ignore_errors=True)
 
     def _in_fresh_process(self, fn: Callable[..., bytes], *args: object) -> bytes:
         """Run ``fn(*args)`` in a forked child and return its bytes (see module docstring).
@@ -315,41 +315,6 @@ def _start_pyttsx3():
     return engine, _espeak, errors, finished, outcome
 
 
-def _await_settings(espeak_module, voice: str | None, wpm: int, amplitude: int) -> None:
-    """Wait until espeak has really applied the voice, rate and volume.
-
-    Rate and volume travel through espeak's command queue (measured: with pyttsx3's own
-    queued ``setProperty``, 2 of 300 clips under CPU load came out at pyttsx3's initial 200
-    wpm), and pyttsx3's ``getProperty`` reads them through a mis-declared
-    ``espeak_GetParameter`` (one argument instead of two: the "stale value"). So poll the
-    current values with a correct prototype, then let the queue drain, so that the driver's
-    ``stop()`` in ``runAndWait`` finds espeak idle and cancels nothing.
-    """
-    import time
-
-    get_parameter = espeak_module.dll.espeak_GetParameter
-    get_parameter.restype = ctypes.c_int
-    get_parameter.argtypes = [ctypes.c_int, ctypes.c_int]
-    wanted = {espeak_module.RATE: wpm, espeak_module.VOLUME: amplitude}
-
-    def current_voice() -> str:
-        current = espeak_module.GetCurrentVoice()
-        return current.contents.identifier.decode("utf-8", "replace") if current else ""
-
-    deadline = time.monotonic() + 5.0
-    while any(get_parameter(param, 1) != value for param, value in wanted.items()) or (
-        voice and current_voice().casefold() != voice.casefold()
-    ):
-        if time.monotonic() > deadline:
-            raise RuntimeError("espeak did not apply the voice, rate and volume settings")
-        time.sleep(0.001)
-    espeak_module.Synchronize()
-    while espeak_module.IsPlaying():  # Synchronize can return before the thread started
-        if time.monotonic() > deadline:
-            raise RuntimeError("espeak stayed busy after applying the settings")
-        time.sleep(0.001)
-
-
 def _list_voices_child() -> bytes:
     engine, _espeak, _errors, _finished, _outcome = _start_pyttsx3()
     voices = [
@@ -364,36 +329,47 @@ def _list_voices_child() -> bytes:
     return json.dumps({"default": engine.getProperty("voice"), "voices": voices}).encode()
 
 
-def _synthesize_child(text: str, voice: str | None, wpm: int, volume: float, path: str) -> bytes:
-    import wave
+def _init_synchronous_espeak() -> str:
+    """Initialize espeak in this process in synchronous mode; returns the default voice.
 
-    engine, _espeak, errors, finished, outcome = _start_pyttsx3()
-    driver = engine.proxy._driver
-    # Engine.setProperty only queues the change until runAndWait, which then sends it to
-    # espeak right before its own endLoop -> stop() -> espeak_Cancel(); when espeak's queue
-    # thread is busy with the change at that moment, Cancel throws it away. So set the
-    # properties on the driver directly and wait until espeak has applied them.
-    if voice:
-        driver.setProperty("voice", voice)
-    driver.setProperty("rate", wpm)
-    driver.setProperty("volume", volume)
-    _await_settings(_espeak, voice, wpm, int(round(volume * 100, 2)))
-    # The driver re-speaks its last text into its last file when nothing is queued.
-    driver._text_to_say = None
-    driver._save_file = None
-    engine.save_to_file(text, path)
-    engine.runAndWait()  # returns before espeak has finished...
-    finished.wait()  # ...so wait for the event (the main process enforces the timeout)
-    _espeak.Synchronize()
-    driver._text_to_say = None
-    driver._save_file = None
-    if errors:
-        raise RuntimeError(f"espeak failed: {errors[0]}")
-    if not outcome.get("completed"):
-        raise RuntimeError("espeak stopped before the end of the text")
-    with wave.open(path, "rb") as wav:
-        if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, ESPEAK_RATE):
-            raise RuntimeError("espeak wrote an unexpected WAV format")
-        frames = wav.readframes(wav.getnframes())
-    os.remove(path)
-    return frames
+    The default voice is chosen as pyttsx3's driver chooses it (the current voice's name
+    after initialization, else ``gmw/en``), so a request without a voice sounds as before.
+    """
+    from pyttsx3.drivers import _espeak
+
+    if _espeak.Initialize(_espeak.AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0) == -1:
+        raise RuntimeError("could not initialize espeak")
+    current = _espeak.GetCurrentVoice()
+    if current and current.contents.name:
+        return current.contents.name.decode("utf-8")
+    return "gmw/en"
+
+
+def _synthesize_child(text: str, voice: str, wpm: int, amplitude: int) -> bytes:
+    """In a forked child of a worker (espeak initialized, synchronous): the clip's int16 PCM."""
+    from pyttsx3.drivers import _espeak
+
+    chunks: list[bytes] = []
+
+    def collect(wav, numsamples, events) -> int:
+        if numsamples > 0:
+            chunks.append(ctypes.string_at(wav, numsamples * 2))
+        return 0  # 0: go on
+
+    _espeak.SetSynthCallback(collect)
+    if _espeak.SetVoiceByName(voice.encode("utf-8")) != _espeak.EE_OK:
+        raise RuntimeError(f"espeak could not select the voice {voice}")
+    _espeak.SetParameter(_espeak.RATE, wpm, 0)
+    _espeak.SetParameter(_espeak.VOLUME, amplitude, 0)
+    # pyttsx3's binding declares espeak_GetParameter with one argument instead of two (its
+    # "stale values"); read the current values through a correct prototype to be sure.
+    get_parameter = _espeak.dll.espeak_GetParameter
+    get_parameter.restype = ctypes.c_int
+    get_parameter.argtypes = [ctypes.c_int, ctypes.c_int]
+    if get_parameter(_espeak.RATE, 1) != wpm or get_parameter(_espeak.VOLUME, 1) != amplitude:
+        raise RuntimeError("espeak did not apply the rate and volume settings")
+    # The flags pyttsx3 uses, never SSML or PHONEMES: the text is plain text.
+    status = _espeak.Synth(text.encode("utf-8"), flags=_espeak.ENDPAUSE | _espeak.CHARS_UTF8)
+    if status != _espeak.EE_OK:
+        raise RuntimeError(f"espeak failed (error {status})")
+    return b"".join(chunks)
