@@ -8,14 +8,19 @@ any engine line up the same way in the timeline:
    kept (or zero-padded) on each side. espeak adds ~17 ms of silence before and a ~0.5 s
    "end of sentence" pause after the speech; without trimming, ``after: 2s`` would really
    mean 2.5 s. The threshold also catches a neural engine's faint noise floor.
-2. **Resample** from the engine's rate to the session rate with soxr ``VHQ``.
-3. **Fade** the first and last ``FADE_S`` (3 ms) with a raised cosine, so a clip that starts
+2. **Finish** (:func:`player.voice.finish_clip`), still at the engine's rate: the clip is set
+   to the voice reference loudness, scaled by the request's volume, with its true peak held
+   to a fixed distance above that loudness, so every engine and every sentence sits at the
+   same level and the session mix can reach its loudness target without crushing the voice.
+   At the engine's rate (22050 Hz for espeak and Piper) rather than the session's because it
+   is the costliest step (FFT filtering and a 4x oversampled peak detector, proportional to
+   the sample count): less than half the samples halves synthesis time per clip. Resampling
+   keeps the loudness (measured: within 0.06 LU over the built-in library) and the speech
+   has nothing above the engine's Nyquist frequency for a peak to hide in.
+3. **Resample** from the engine's rate to the session rate with soxr ``VHQ``.
+4. **Fade** the first and last ``FADE_S`` (3 ms) with a raised cosine, so a clip that starts
    or stops mid-waveform can never click. The fade lies inside the 20 ms margin, so it only
    ever touches near-silence of real speech.
-4. **Finish** (:func:`player.voice.finish_clip`): the clip is set to the voice reference
-   loudness, scaled by the request's volume, with its true peak held to a fixed distance
-   above that loudness, so every engine and every sentence sits at the same level and the
-   session mix can reach its loudness target without crushing the voice.
 5. **Volume** is part of that target; engines are always asked for full level. So trimming
    always sees full-level speech and a clip's length never depends on its volume (at volume
    0 espeak would output pure zeros and the clip would vanish from the timeline), and a
@@ -91,10 +96,10 @@ def process(
 ) -> np.ndarray:
     """Engine output -> finished clip samples (float32 mono at ``sample_rate``).
 
-    ``gain`` is the request's volume (0..1), applied last: see step 5 in the module doc.
+    ``gain`` is the request's volume (0..1), part of the finishing target: see step 5 in the
+    module doc.
     """
     from player.voice import finish_clip
 
-    out = resample(trim(to_float32(samples), engine_rate), engine_rate, sample_rate)
-    fade_edges(out, sample_rate)
-    return finish_clip(out, sample_rate, gain)
+    finished = finish_clip(trim(to_float32(samples), engine_rate), engine_rate, gain)
+    return fade_edges(resample(finished, engine_rate, sample_rate), sample_rate)
