@@ -425,3 +425,14 @@ def _register_journal_commands() -> None:
 
 
 _register_journal_commands()
+
+
+def _register_program_commands() -> None:
+    """Programs (`program`, `today`) and `new` live in their own module; add them too."""
+    from player import cli_programs
+
+    for command in cli_programs.COMMANDS:
+        main.add_command(command)
+
+
+_register_program_commands()

@@ -17,6 +17,7 @@ sample comes from exactly the same arithmetic however the stream was cut: feedin
 
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
@@ -89,16 +90,22 @@ class TruePeakLimiter:
         self._base = 0
         self._m = -math.inf
         self._out = np.zeros((self.latency, ch), dtype=np.float32)
-        self._out_gain = np.ones(self.latency)
+        # Gains of the queued output, as pieces: an array, or an int counting gains of 1.0
+        # (nearly all of a session). Only ``process_with_gain`` ever builds them into an
+        # array, so plain ``process`` allocates nothing per block for them.
+        self._out_gain: collections.deque = collections.deque([self.latency])
 
     # --- public API ---
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Limit the next ``len(block)`` samples; returns that many, delayed by ``latency``."""
-        return self.process_with_gain(block)[0]
+        return self._process(block, with_gain=False)[0]
 
     def process_with_gain(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Like ``process``, also returning the gain applied to each returned sample."""
+        return self._process(block, with_gain=True)
+
+    def _process(self, block: np.ndarray, with_gain: bool) -> tuple[np.ndarray, np.ndarray | None]:
         x = np.asarray(block, dtype=np.float32)
         if x.ndim == 1 and self.channels == 1:
             x = x[:, None]
@@ -112,8 +119,32 @@ class TruePeakLimiter:
             if ready > self._q:
                 self._advance(ready)
         out, self._out = self._out[:n], self._out[n:]
-        gain, self._out_gain = self._out_gain[:n], self._out_gain[n:]
-        return out, gain
+        return out, self._take_gain(n, with_gain)
+
+    def _take_gain(self, n: int, build: bool) -> np.ndarray | None:
+        """Remove the next ``n`` queued gains; return them as an array when ``build``."""
+        pieces = []
+        while n > 0:
+            head = self._out_gain[0]
+            count = head if isinstance(head, int) else len(head)
+            k = min(n, count)
+            if build:
+                pieces.append(np.ones(k) if isinstance(head, int) else head[:k])
+            if k == count:
+                self._out_gain.popleft()
+            else:
+                self._out_gain[0] = head - k if isinstance(head, int) else head[k:]
+            n -= k
+        if not build:
+            return None
+        return np.concatenate(pieces) if len(pieces) != 1 else pieces[0]
+
+    def _queue_gain(self, g: np.ndarray | int) -> None:
+        tail = self._out_gain[-1] if self._out_gain else None
+        if isinstance(g, int) and isinstance(tail, int):
+            self._out_gain[-1] = tail + g
+        elif not isinstance(g, int) or g:
+            self._out_gain.append(g)
 
     def flush(self) -> np.ndarray:
         """The last ``latency`` samples of the stream (empty if nothing was fed), then reset."""
@@ -140,14 +171,17 @@ class TruePeakLimiter:
             # gain 1.0 everywhere and leave the state as it is, so skip it (the common case).
             for base in range(((q0 - 1) // _SEGMENT + 1) * _SEGMENT, q1, _SEGMENT):
                 self._rebase(base)
-            y = x.copy()
-            g = np.ones(len(x))
+            # x is a view of the buffer, which is never written in place (only replaced),
+            # and the concatenation below copies it: no copy needed here.
+            y = x
+            g = len(x)
         else:
             y, g = self._limit(req, x, q0)
         if a < 0:  # the first W sub-blocks lie before the stream began
-            y, g = y[-a:], g[-a:]
+            y = y[-a:]
+            g = max(0, g + a) if isinstance(g, int) else g[-a:]
         self._out = np.concatenate([self._out, y])
-        self._out_gain = np.concatenate([self._out_gain, g])
+        self._queue_gain(g)
 
         new_start = (q1 - W) * S
         self._buf = self._buf[new_start - bs :]
@@ -215,18 +249,25 @@ class TruePeakLimiter:
         """Gain each of ``nq`` sub-blocks needs; ``xs`` holds them plus H-1 / H samples of reach."""
         S, H = SUB_BLOCK, HALF_TAPS
         req = np.ones(nq)
-        mag = np.abs(xs[:, 0])
-        for c in range(1, xs.shape[1]):
-            np.maximum(mag, np.abs(xs[:, c]), out=mag)
-        # Largest sample within each sub-block's interpolation reach: its own S samples, the
-        # H-1 before and the H after (row q of `rows` starts H-1 samples before sub-block q).
-        padded = np.zeros((nq + 1) * S)
-        padded[: len(mag)] = mag
-        rows = padded.reshape(nq + 1, S)
-        core = padded[H - 1 : H - 1 + nq * S].reshape(nq, S).max(axis=1)
-        reach = np.maximum(core, rows[:nq, : H - 1].max(axis=1))
-        np.maximum(reach, rows[1:, H - 1 : 2 * H - 1].max(axis=1), out=reach)
-        candidates = np.nonzero(reach * self._bound > self.target)[0]
+        # Screening, from coarse to fine. Each test bounds a sub-block's true peak from above
+        # by `bound` times the largest sample in some span that contains its interpolation
+        # reach; a sub-block that passes needs no reduction (its exact requirement would be
+        # 1.0), so a coarser span only sends more sub-blocks to the exact computation below
+        # and never changes a result. Coarse first because it is cheap: a whole quiet block
+        # (most of a session) costs two reductions instead of the per-sub-block ones.
+        limit = self.target / self._bound
+        if max(float(xs.max()), -float(xs.min())) <= limit:
+            return req
+        # Row q of `rows` starts H-1 samples before sub-block q and is S long; the reach of
+        # sub-block q (its S samples, H-1 before, H after: S + 2H - 1 <= 2S) lies within rows
+        # q and q+1. One contiguous reduction over both channels at once.
+        ch = xs.shape[1]
+        padded = np.zeros(((nq + 1) * S, ch), dtype=xs.dtype)
+        padded[: len(xs)] = xs
+        np.abs(padded, out=padded)
+        rowmax = padded.reshape(nq + 1, S * ch).max(axis=1)
+        reach = np.maximum(rowmax[:nq], rowmax[1:])
+        candidates = np.nonzero(reach > limit)[0]
         if candidates.size == 0:
             return req
         if 4 * candidates.size >= nq:

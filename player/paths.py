@@ -19,7 +19,7 @@ def _home() -> Path | None:
 
 
 def data_dir() -> Path:
-    """Folder for the journal and the user's own scripts."""
+    """Folder for the journal and the user's own scripts and programs."""
     home = _home()
     if home:
         return home / "data"
@@ -61,12 +61,17 @@ def user_scripts_dir() -> Path:
     return data_dir() / "scripts"
 
 
+def user_programs_dir() -> Path:
+    """Folder for programs the user writes; they sit beside the built-in ones."""
+    return data_dir() / "programs"
+
+
 def speech_cache_dir() -> Path:
     return cache_dir() / "speech"
 
 
 def builtin_dir(kind: str) -> Path:
-    """Folder of shipped assets: ``scripts`` or ``audio``.
+    """Folder of shipped assets: ``scripts``, ``programs`` or ``audio``.
 
     In a wheel they live inside the package (``player/_builtin``); in a source checkout
     (including editable installs) at the project's top level.

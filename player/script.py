@@ -147,6 +147,47 @@ def load_script_text(
     return _load(text, file=filename, script_id=sid, params=params, path=None)
 
 
+# ======================================================================= for other formats
+#
+# Programs (``player.programs``) are YAML files with the same guarantees as scripts: the same
+# limits, the same refusal of anchors, aliases and tags, and errors in the same one-line
+# ``file:line:col: path: message`` form. They reuse this machinery rather than a second loader.
+
+# ``LocatedValue`` (a YAML value with its kind, line and column) and ``Checks`` (the typed,
+# located checks a format's builder subclasses) are defined with the classes below.
+
+
+def load_located(source: str | os.PathLike[str], *, noun: str) -> "_V | None":
+    """Read the YAML file at ``source`` as scripts are read; its root value with marks.
+
+    ``noun`` names the kind of file in messages ("program"). Returns None for an empty file.
+    Raises ``ScriptError`` for anything a script file would be refused for.
+    """
+    file = os.fspath(source)
+    return _located(_read_limited(file, noun), file, noun)
+
+
+def load_located_text(text: str | bytes, *, filename: str, noun: str) -> "_V | None":
+    """``load_located`` for a document given in memory; ``filename`` is used in errors."""
+    return _located(text, filename, noun)
+
+
+def check_file_id(file_id: str, file: str, *, noun: str) -> str:
+    """The id a file's stem gives (lower-case words joined by hyphens), or a ``ScriptError``."""
+    return _check_id(file_id, file, noun)
+
+
+def located_error(message: str, file: str, line: int | None = None, column: int | None = None,
+                  path: str | None = None) -> ScriptError:  # fmt: skip
+    """A ``ScriptError`` in the loader's one-line form (for checks made after loading)."""
+    return _fail(message, file, line, column, path)
+
+
+def suggest(word: str, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    return _suggest(word, choices)
+
+
 # ======================================================================= reading
 
 
@@ -160,28 +201,29 @@ def _fail(message: str, file: str, line: int | None = None, column: int | None =
                        path=flat(path) or None)  # fmt: skip
 
 
-def _check_id(script_id: str, file: str) -> str:
+def _check_id(script_id: str, file: str, noun: str = "script") -> str:
     if not isinstance(script_id, str) or not _ID_RE.match(script_id) or len(script_id) > 100:
-        fixed = re.sub(r"[^a-z0-9]+", "-", str(script_id).lower()).strip("-") or "my-exercise"
+        fallback = "my-exercise" if noun == "script" else f"my-{noun}"
+        fixed = re.sub(r"[^a-z0-9]+", "-", str(script_id).lower()).strip("-") or fallback
         raise _fail(
-            f"the script id {script_id!r} (the file name without .yaml) must be lower-case "
+            f"the {noun} id {script_id!r} (the file name without .yaml) must be lower-case "
             f"letters, digits and single hyphens, like {fixed!r}",
             file,
         )
     return script_id
 
 
-def _read_limited(file: str) -> bytes:
+def _read_limited(file: str, noun: str = "script") -> bytes:
     # Stat first and read at most one byte over the limit: a huge file, /dev/zero or a FIFO
     # must not be read into memory or block.
     try:
         st = os.stat(file)
         if stat.S_ISDIR(st.st_mode):
-            raise _fail("is a folder, not a script file", file)
+            raise _fail(f"is a folder, not a {noun} file", file)
         if not stat.S_ISREG(st.st_mode):
             raise _fail("is not a regular file", file)
         if st.st_size > MAX_FILE_BYTES:
-            raise _fail(_too_large(st.st_size), file)
+            raise _fail(_too_large(st.st_size, noun), file)
         with open(file, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
@@ -189,8 +231,8 @@ def _read_limited(file: str) -> bytes:
     return data
 
 
-def _too_large(size: int) -> str:
-    return f"the file is too large ({size / MAX_FILE_BYTES:.1f} MiB; scripts are at most 1 MiB)"
+def _too_large(size: int, noun: str = "script") -> str:
+    return f"the file is too large ({size / MAX_FILE_BYTES:.1f} MiB; {noun}s are at most 1 MiB)"
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:
@@ -198,10 +240,10 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-def _decode(data: str | bytes, file: str) -> str:
+def _decode(data: str | bytes, file: str, noun: str = "script") -> str:
     if isinstance(data, str):
         if len(data) > MAX_FILE_BYTES:  # every character is at least one byte
-            raise _fail(_too_large(len(data)), file)
+            raise _fail(_too_large(len(data), noun), file)
         try:
             size = len(data.encode("utf-8"))
         except UnicodeEncodeError as exc:
@@ -209,12 +251,12 @@ def _decode(data: str | bytes, file: str) -> str:
             raise _fail("the text holds a character that is not valid Unicode", file,
                         line, col) from None  # fmt: skip
         if size > MAX_FILE_BYTES:
-            raise _fail(_too_large(size), file)
+            raise _fail(_too_large(size, noun), file)
         text = data
     elif isinstance(data, (bytes, bytearray, memoryview)):
         data = bytes(data)
         if len(data) > MAX_FILE_BYTES:
-            raise _fail(_too_large(len(data)), file)
+            raise _fail(_too_large(len(data), noun), file)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -223,11 +265,11 @@ def _decode(data: str | bytes, file: str) -> str:
             col = len(data[start : exc.start].decode("utf-8", "replace")) + 1
             raise _fail(
                 f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-                "save the script as UTF-8",
+                f"save the {noun} as UTF-8",
                 file, line, col,
             ) from None  # fmt: skip
     else:
-        raise _fail(f"script text must be str or bytes, not {type(data).__name__}", file)
+        raise _fail(f"{noun} text must be str or bytes, not {type(data).__name__}", file)
     if text.startswith("\ufeff"):
         text = text[1:]
     bad = _NON_PRINTABLE_RE.search(text)
@@ -235,7 +277,7 @@ def _decode(data: str | bytes, file: str) -> str:
         line, col = _line_col(text, bad.start())
         raise _fail(
             f"character U+{ord(bad.group()):04X} is not allowed (control characters cannot "
-            "appear in a script)",
+            f"appear in a {noun})",
             file, line, col,
         )  # fmt: skip
     return text
@@ -266,7 +308,8 @@ class _GuardedComposer(Composer):
     first place the author wrote one.
     """
 
-    def _guard_init(self) -> None:
+    def _guard_init(self, noun: str = "script") -> None:
+        self._noun = noun  # what the file is, for the messages: "script", "program"
         self.anchors = {}
         self._paths = [""]
         self._nodes = 0
@@ -283,18 +326,19 @@ class _GuardedComposer(Composer):
         event = self.peek_event()
         if isinstance(event, AliasEvent):
             raise _Refused(
-                f"aliases ('*{event.anchor}') are not allowed in scripts; write the value out",
+                f"aliases ('*{event.anchor}') are not allowed in {self._noun}s; write the value "
+                "out",
                 event.start_mark, path,
             )  # fmt: skip
         if event.anchor is not None:
             raise _Refused(
-                f"anchors ('&{event.anchor}') are not allowed in scripts; write values out "
+                f"anchors ('&{event.anchor}') are not allowed in {self._noun}s; write values out "
                 "in full", event.start_mark, path,
             )  # fmt: skip
         tag = getattr(event, "tag", None)
         if tag not in _ALLOWED_TAGS:
             raise _Refused(
-                f"tag {_show_tag(str(tag))!r} is not allowed; scripts hold plain text, "
+                f"tag {_show_tag(str(tag))!r} is not allowed; {self._noun}s hold plain text, "
                 "numbers, lists and mappings only",
                 event.start_mark, path,
             )  # fmt: skip
@@ -334,9 +378,10 @@ else:  # pragma: no cover - depends on how PyYAML was built
     _LOADER = _PyLoader
 
 
-def _compose(text: str, file: str) -> Any:
+def _compose(text: str, file: str, noun: str = "script") -> Any:
     """The single document's root node, or None for an empty file."""
     loader = _LOADER(text)
+    loader._noun = noun
     try:
         loader.get_event()  # stream start
         if loader.check_event(StreamEndEvent):
@@ -344,7 +389,7 @@ def _compose(text: str, file: str) -> Any:
         root = loader.compose_document()
         if not loader.check_event(StreamEndEvent):
             mark = loader.peek_event().start_mark
-            raise _fail("a script is a single YAML document, but a second one starts here",
+            raise _fail(f"a {noun} is a single YAML document, but a second one starts here",
                         file, mark.line + 1, mark.column + 1)  # fmt: skip
         return root
     except _Refused as exc:
@@ -378,6 +423,9 @@ class _V:
         self.raw = raw  # a scalar's source text
         self.line = line
         self.column = column
+
+
+LocatedValue = _V
 
 
 _SCALAR_KINDS = {
@@ -457,14 +505,21 @@ def _suggest(word: str, choices) -> str:
 # ======================================================================= building
 
 
-def _load(data: str | bytes, *, file: str, script_id: str, params, path: str | None):
-    text = _decode(data, file)
-    root = _compose(text, file)
+def _located(data: str | bytes, file: str, noun: str) -> _V | None:
+    """Decode, compose and type a document with every guard; None when it holds nothing."""
+    text = _decode(data, file, noun)
+    root = _compose(text, file, noun)
     if root is None or (
         isinstance(root, ScalarNode) and root.tag == _YAML_TAG + "null" and not root.value
     ):
+        return None
+    return _to_value(root, "", file)
+
+
+def _load(data: str | bytes, *, file: str, script_id: str, params, path: str | None):
+    value = _located(data, file, "script")
+    if value is None:
         raise _fail("the file is empty; a script needs at least 'title' and 'steps'", file, 1, 1)
-    value = _to_value(root, "", file)
     try:
         return _Builder(file).script(value, script_id=script_id, params=params, path=path)
     except ScriptError:
@@ -473,16 +528,15 @@ def _load(data: str | bytes, *, file: str, script_id: str, params, path: str | N
         raise _fail(f"internal error while loading ({type(exc).__name__}: {exc})", file) from None
 
 
-class _Builder:
-    """Turns the marked value tree into model objects, checking every rule of the spec."""
+class _Checks:
+    """Typed, located checks of one value each: what every Haven YAML format is built from.
+
+    Each check returns the value in its Python form or raises a ``ScriptError`` at the
+    value's line and column with its document path. ``player.programs`` builds on these too.
+    """
 
     def __init__(self, file: str):
         self.file = file
-        self.tones = model.ToneSettings()
-        self.values: dict[str, str] = {}
-        self.declared: list[str] = []
-
-    # ---------------------------------------------------------------- helpers
 
     def fail(self, v: _V | None, path: str, message: str) -> ScriptError:
         line, col = (v.line, v.column) if v is not None else (None, None)
@@ -596,6 +650,24 @@ class _Builder:
         except ValueError as exc:
             raise self.fail(v, path, str(exc)) from None
 
+    def where(self, v: _V, path: str) -> model.Where:
+        return model.Where(file=self.file, line=v.line, column=v.column, path=path)
+
+
+Checks = _Checks
+
+
+class _Builder(_Checks):
+    """Turns the marked value tree into model objects, checking every rule of the spec."""
+
+    def __init__(self, file: str):
+        super().__init__(file)
+        self.tones = model.ToneSettings()
+        self.values: dict[str, str] = {}
+        self.declared: list[str] = []
+
+    # ---------------------------------------------------------------- script values
+
     def pattern(self, v: _V, path: str) -> model.Pattern:
         if v.kind == "map":
             entries = self.keys(v, path, PATTERN_KEYS)
@@ -674,9 +746,6 @@ class _Builder:
             raise self.fail(v, path, "is empty once params are filled in")
         self.check_text(v, path, result, max_chars=max_chars, single_line=single_line)
         return result
-
-    def where(self, v: _V, path: str) -> model.Where:
-        return model.Where(file=self.file, line=v.line, column=v.column, path=path)
 
     # ---------------------------------------------------------------- top level
 

@@ -79,6 +79,116 @@ def test_blank_database_migrates_to_the_full_schema(journal, jpath):
     assert raw.execute("PRAGMA application_id").fetchone()[0] == store.APPLICATION_ID
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # Migration 2: which program runs and its check-ins.
+    runs = raw.execute("PRAGMA table_info(program_runs)").fetchall()
+    assert [(c[1], c[2], c[3], c[5]) for c in runs] == EXPECTED_RUN_COLUMNS
+    checkins = raw.execute("PRAGMA table_info(program_checkins)").fetchall()
+    assert [(c[1], c[2], c[3], c[5]) for c in checkins] == EXPECTED_CHECKIN_COLUMNS
+    assert "program_runs_one_running" in {r[1] for r in raw.execute("PRAGMA index_list(program_runs)")}
+
+
+EXPECTED_RUN_COLUMNS = [
+    ("id", "INTEGER", 0, 1),
+    ("program", "TEXT", 1, 0),
+    ("title", "TEXT", 0, 0),
+    ("started_on", "TEXT", 1, 0),
+    ("stopped_at", "TEXT", 0, 0),
+    ("created_at", "TEXT", 1, 0),
+]
+EXPECTED_CHECKIN_COLUMNS = [
+    ("run_id", "INTEGER", 1, 1),
+    ("checkpoint", "INTEGER", 1, 2),
+    ("answered_at", "TEXT", 1, 0),
+    ("utc_offset", "TEXT", 1, 0),
+    ("mood", "INTEGER", 0, 0),
+    ("note", "TEXT", 0, 0),
+]
+
+
+def test_migrations_are_numbered_in_order_and_programs_came_second():
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert MIGRATIONS[1].name == "create program runs and check-ins"
+    assert not MIGRATIONS[1].rewrites_data
+
+
+def test_a_journal_from_before_programs_is_upgraded_keeping_its_sessions(jpath):
+    with Journal.open(jpath, clock=clock, migrations=MIGRATIONS[:1]) as j:
+        sid = j.add_manual("sitting", 600).id
+    with Journal.open(jpath, clock=clock) as j:
+        assert j.get(sid).exercise == "sitting"
+        assert j.running_program() is None
+        j.start_program("foundations", "Foundations", datetime(2026, 11, 20).date())
+    raw = sqlite3.connect(jpath)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == MIGRATIONS[-1].version
+    assert [r[0] for r in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [
+        m.version for m in MIGRATIONS
+    ]
+    assert not list(jpath.parent.glob("*.backup-*"))  # nothing was rewritten
+
+
+def test_program_constraints_hold_even_from_outside(journal, jpath):
+    raw = sqlite3.connect(jpath)
+    insert = "INSERT INTO program_runs (program, started_on, created_at) VALUES (?, ?, 't')"
+    for bad in (("", "2026-11-20"), ("p", "2026-13-01"), ("p", "20 Nov")):
+        with pytest.raises(sqlite3.IntegrityError):
+            raw.execute(insert, bad)
+    raw.execute(insert, ("p", "2026-11-20"))
+    with pytest.raises(sqlite3.IntegrityError):  # a second running program
+        raw.execute(insert, ("q", "2026-11-20"))
+    with pytest.raises(sqlite3.IntegrityError):
+        raw.execute("INSERT INTO program_checkins VALUES (1, 0, 't', '+00:00', 11, NULL)")
+
+
+def test_one_program_at_a_time_and_its_check_ins(journal):
+    from datetime import date
+
+    run = journal.start_program("foundations", "Foundations", date(2026, 11, 20))
+    assert journal.running_program() == run
+    assert (run.program, run.title, run.started_on, run.stopped_at) == (
+        "foundations", "Foundations", date(2026, 11, 20), None)
+    with pytest.raises(BadInputError) as info:
+        journal.start_program("twelve-weeks", None, date(2026, 11, 21))
+    assert str(info.value) == (
+        "the program 'foundations' is already running (since 2026-11-20); stop it first with "
+        "'haven program stop'"
+    )
+    first = journal.add_program_checkin(run.id, 0, 4, "  tired  ")
+    assert (first.mood, first.note, first.answered_at) == (4, "tired", "2026-11-20T12:00:00Z")
+    skipped = journal.add_program_checkin(run.id, 1, None, None)
+    with pytest.raises(BadInputError, match="already recorded"):
+        journal.add_program_checkin(run.id, 1, 5, None)
+    with pytest.raises(BadInputError, match="mood must be a whole number from 0 to 10"):
+        journal.add_program_checkin(run.id, 2, 11, None)
+    with pytest.raises(NotFoundError):
+        journal.add_program_checkin(run.id + 1, 0, 5, None)
+    assert journal.program_checkins(run.id) == [first, skipped]
+    stopped = journal.stop_program()
+    assert stopped.id == run.id and stopped.stopped_at == "2026-11-20T12:00:00Z"
+    assert journal.running_program() is None and journal.stop_program() is None
+    again = journal.start_program("foundations", "Foundations", date(2026, 11, 21))
+    assert again.id != run.id and journal.program_checkins(again.id) == []
+    assert journal.program_checkins(run.id) == [first, skipped]  # kept after stopping
+
+
+def test_exercise_day_totals_follow_the_practice_day_rule(journal):
+    from datetime import date
+
+    from player.journal import rules as R
+
+    tz = timezone(timedelta(hours=-8))
+    for h in range(0, 24, 3):
+        journal.add_manual("a" if h % 2 else "b", 60 * (h + 1),
+                           started_at=datetime(2026, 11, 10, h, 30, tzinfo=tz))
+    journal.add_manual("a", 0.5, started_at=datetime(2026, 11, 12, 9, 0, tzinfo=tz))
+    rows = [(R.parse_utc(a), R.parse_offset(o), p) for a, o, p in journal.report_rows()]
+    for ds in (0, 240, 720):
+        got = journal.exercise_day_totals(ds, date(2026, 11, 1), date(2026, 11, 30))
+        assert {d: sum(v.values()) for d, v in got.items()} == R.day_totals(rows, ds)
+    got = journal.exercise_day_totals(240, date(2026, 11, 10), date(2026, 11, 10))
+    # 00:30 and 03:30 belong to the day before (the day starts at 04:00).
+    assert got == {date(2026, 11, 10): {"a": 60.0 * (10 + 16 + 22), "b": 60.0 * (7 + 13 + 19)}}
+    assert journal.exercise_day_totals(240, date(2026, 11, 12), date(2026, 11, 12)) == {
+        date(2026, 11, 12): {"a": 0.5}}
 
 
 def test_constraints_reject_bad_rows_even_from_outside(journal, jpath):

@@ -13,10 +13,15 @@ reports from one query. ``haven play`` records through::
 from player.journal.store import (
     FIELDS,
     MIGRATIONS,
+    CheckIn,
     ImportResult,
     Journal,
     Migration,
+    ProgramRun,
     Session,
 )
 
-__all__ = ["FIELDS", "MIGRATIONS", "ImportResult", "Journal", "Migration", "Session"]
+__all__ = [
+    "FIELDS", "MIGRATIONS", "CheckIn", "ImportResult", "Journal", "Migration", "ProgramRun",
+    "Session",
+]

@@ -124,6 +124,41 @@ MIGRATIONS: tuple[Migration, ...] = (
             "WHERE mood_before IS NOT NULL AND mood_after IS NOT NULL",
         ),
     ),
+    Migration(
+        2,
+        "create program runs and check-ins",
+        (
+            # One row per program started (``haven program start``); kept after it is stopped
+            # so its check-ins keep their context. Progress is not stored: it is counted from
+            # the sessions each time, so editing the journal corrects it.
+            """
+            CREATE TABLE program_runs (
+                id          INTEGER PRIMARY KEY,
+                program     TEXT NOT NULL CHECK (length(program) > 0),
+                title       TEXT,
+                started_on  TEXT NOT NULL CHECK (date(started_on) IS started_on),
+                stopped_at  TEXT,
+                created_at  TEXT NOT NULL
+            )
+            """,
+            # At most one program runs at a time, held by SQLite itself against racing starts.
+            "CREATE UNIQUE INDEX program_runs_one_running ON program_runs ((stopped_at IS NULL)) "
+            "WHERE stopped_at IS NULL",
+            # The two-weekly check-in of a run (0 = at the start); a skipped one has no mood and
+            # no note, and is kept so it is not offered again.
+            """
+            CREATE TABLE program_checkins (
+                run_id      INTEGER NOT NULL REFERENCES program_runs (id),
+                checkpoint  INTEGER NOT NULL CHECK (checkpoint >= 0),
+                answered_at TEXT NOT NULL,
+                utc_offset  TEXT NOT NULL,
+                mood        INTEGER CHECK (mood IS NULL OR mood BETWEEN 0 AND 10),
+                note        TEXT,
+                PRIMARY KEY (run_id, checkpoint)
+            )
+            """,
+        ),
+    ),
 )
 
 _SCHEMA_MIGRATIONS_DDL = """
@@ -179,6 +214,39 @@ class Session:
         return rules.practice_day(
             rules.parse_utc(self.started_at), rules.parse_offset(self.utc_offset), day_starts_at
         )
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """A program as started: which one, from which practice day, and whether it was stopped."""
+
+    id: int
+    program: str
+    title: str | None
+    started_on: date
+    stopped_at: str | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> "ProgramRun":
+        rid, program, title, started_on, stopped_at, created_at = row
+        return cls(int(rid), program, title, date.fromisoformat(started_on), stopped_at, created_at)
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """One program check-in: the mood rating (0-10) and note, either of which may be skipped."""
+
+    run_id: int
+    checkpoint: int
+    answered_at: str
+    utc_offset: str
+    mood: int | None
+    note: str | None
+
+
+_RUN_COLUMNS = "id, program, title, started_on, stopped_at, created_at"
+_CHECKIN_COLUMNS = "run_id, checkpoint, answered_at, utc_offset, mood, note"
 
 
 @dataclass(frozen=True)
@@ -982,6 +1050,122 @@ class Journal:
 
     def count(self) -> int:
         return self._read("SELECT count(*) FROM sessions")[0][0]
+
+    def exercise_day_totals(
+        self, day_starts_at: int, first: date, last: date
+    ) -> dict[date, dict[str, float]]:
+        """Practiced seconds per practice day and exercise, for the days ``first``..``last``.
+
+        A day and exercise with a session appear even with 0 seconds (as in
+        ``rules.day_totals``), so ``min_minutes = 0`` can count "a session was started".
+        """
+        epoch = date(1970, 1, 1)
+        lo = (first - epoch).days * 1440 + int(day_starts_at)
+        hi = ((last - epoch).days + 1) * 1440 + int(day_starts_at)
+        rows = self._read(
+            f"SELECT {_PRACTICE_DAY_SQL} AS day, exercise, total(practiced_s) FROM sessions "
+            "WHERE local_start_min >= :lo AND local_start_min < :hi GROUP BY day, exercise",
+            {"ds": int(day_starts_at), "lo": lo, "hi": hi},
+        )
+        totals: dict[date, dict[str, float]] = {}
+        for day, exercise, seconds in rows:
+            totals.setdefault(epoch + timedelta(days=day), {})[exercise] = float(seconds)
+        return totals
+
+    # -- programs (``player.programs``: which program runs, and its check-ins) --
+
+    def running_program(self) -> ProgramRun | None:
+        """The program that is running (started and not stopped), if any."""
+        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM program_runs WHERE stopped_at IS NULL")
+        return ProgramRun.from_row(rows[0]) if rows else None
+
+    def start_program(self, program: str, title: str | None, started_on: date) -> ProgramRun:
+        """Record that ``program`` runs from practice day ``started_on``.
+
+        Raises ``BadInputError`` when a program is already running: one at a time, so
+        ``haven today`` always has one answer.
+        """
+        try:
+            name = _check_text("program", program, required=True, limit=200)
+            label = _check_text("title", title, limit=500)
+        except ValueError as exc:
+            raise BadInputError(str(exc)) from None
+        if not isinstance(started_on, date) or isinstance(started_on, datetime):
+            raise BadInputError("started_on must be a date")
+
+        def run(conn: sqlite3.Connection) -> ProgramRun:
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM program_runs WHERE stopped_at IS NULL").fetchone()
+            if row is not None:
+                running = ProgramRun.from_row(row)
+                raise BadInputError(
+                    f"the program '{running.program}' is already running (since "
+                    f"{running.started_on.isoformat()}); stop it first with 'haven program stop'"
+                )
+            cur = conn.execute(
+                "INSERT INTO program_runs (program, title, started_on, stopped_at, created_at) "
+                "VALUES (?, ?, ?, NULL, ?)",
+                (name, label, started_on.isoformat(), self._now_text()),
+            )
+            return ProgramRun.from_row(
+                conn.execute(f"SELECT {_RUN_COLUMNS} FROM program_runs WHERE id = ?", (cur.lastrowid,)).fetchone()
+            )
+
+        return self._write(run)
+
+    def stop_program(self) -> ProgramRun | None:
+        """Stop the running program (its check-ins are kept); returns it, or None if none ran."""
+
+        def run(conn: sqlite3.Connection) -> ProgramRun | None:
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM program_runs WHERE stopped_at IS NULL").fetchone()
+            if row is None:
+                return None
+            now = self._now_text()
+            conn.execute("UPDATE program_runs SET stopped_at = ? WHERE id = ?", (now, row[0]))
+            return ProgramRun.from_row((*row[:4], now, row[5]))
+
+        return self._write(run)
+
+    def program_checkins(self, run_id: int) -> list[CheckIn]:
+        """The check-ins of one program run, in checkpoint order."""
+        rows = self._read(
+            f"SELECT {_CHECKIN_COLUMNS} FROM program_checkins WHERE run_id = ? ORDER BY checkpoint",
+            (int(run_id),),
+        )
+        return [CheckIn(*row) for row in rows]
+
+    def add_program_checkin(
+        self, run_id: int, checkpoint: int, mood: int | None, note: str | None
+    ) -> CheckIn:
+        """Record a check-in (``mood`` and ``note`` may both be None: offered and skipped).
+
+        A checkpoint is answered once: a second answer raises ``BadInputError``.
+        """
+        try:
+            rating = _check_mood("mood", mood)
+            text = _check_text("note", note)
+            if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 0:
+                raise ValueError("checkpoint must be a whole number >= 0")
+        except ValueError as exc:
+            raise BadInputError(str(exc)) from None
+        now = self._clock()
+        record = CheckIn(
+            int(run_id), checkpoint, rules.format_utc(now),
+            rules.format_offset(local_offset_at(now)), rating, text,
+        )
+
+        def run(conn: sqlite3.Connection) -> CheckIn:
+            if conn.execute("SELECT 1 FROM program_runs WHERE id = ?", (record.run_id,)).fetchone() is None:
+                raise NotFoundError(f"no program run with id {record.run_id}")
+            cur = conn.execute(
+                f"INSERT OR IGNORE INTO program_checkins ({_CHECKIN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (record.run_id, record.checkpoint, record.answered_at, record.utc_offset,
+                 record.mood, record.note),
+            )
+            if cur.rowcount == 0:
+                raise BadInputError(f"check-in {checkpoint} of this program was already recorded")
+            return record
+
+        return self._write(run)
 
     # -- editing --
 
