@@ -86,14 +86,19 @@ def _kill_trial(path: Path, rng: random.Random, early: bool) -> tuple[set[str], 
         [sys.executable, "-c", VICTIM, str(path)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env(),
     )
+    seen = b""
     try:
         if early:
             time.sleep(rng.uniform(0.0, 0.25))  # during start-up, creation or migration
         else:
-            proc.stdout.readline()  # "ready": the journal is open
-            time.sleep(rng.uniform(0.0, 0.06))
+            seen += proc.stdout.readline()  # "ready": the journal is open
+            # Let a random number of writes return first, then strike within the next one:
+            # counted in writes, not seconds, so a busy machine lands kills just as deep.
+            for _ in range(rng.randint(2, 12)):
+                seen += proc.stdout.readline()
+            time.sleep(rng.uniform(0.0, 0.004))
         os.kill(proc.pid, signal.SIGKILL)
-        out = proc.stdout.read().decode()
+        out = (seen + proc.stdout.read()).decode()
     finally:
         proc.kill()
         proc.wait()
