@@ -1,4 +1,4 @@
-"""The default engine: pyttsx3 driving the espeak-ng library, offline and fast (~1000x real time).
+"""The default engine: espeak-ng through pyttsx3's ctypes binding, offline, ~1000x real time.
 
 Every pitfall measured in ``shared/notes/audio-stack.md`` is handled here, plus one found
 while writing this module:
@@ -20,15 +20,14 @@ while writing this module:
   espeak in every child, ran its 10 ms polling loop and its asynchronous queue (whose
   property changes could be dropped), and went through a WAV file.
 - The driver's pitfalls (``runAndWait`` returning early, stale properties, the last text
-  re-spoken, "Audio saved to ..." on stdout) therefore do not arise for clips; the voice list
-  still comes from pyttsx3, in a child of its own, once per worker.
+  re-spoken, "Audio saved to ..." on stdout) therefore do not arise. The voice list is read
+  the way the driver reads it, in a child, and only when a voice is asked for by name.
 - An unknown voice is silently ignored by espeak: voices are checked against the list first
   (``SpeechEngine.resolve_voice``).
-- espeak may ``exit(1)`` (missing data): the voice listing runs first, in a child, so that
-  death is reported (with espeak's message) before the worker initializes espeak itself.
+- espeak may ``exit(1)`` (missing data) when the worker initializes it: the worker dies
+  with espeak's message on its stderr, and the main process reports it with the fix.
 - Text is plain text: ``Synth`` is called with neither ``espeakSSML`` nor
-  ``espeakPHONEMES`` (and the listing child strips both from pyttsx3's calls), so
-  ``<break time="5s"/>`` or ``[[h@'loU]]`` is read out, never obeyed.
+  ``espeakPHONEMES``, so ``<break time="5s"/>`` or ``[[h@'loU]]`` is read out, never obeyed.
 
 Rate mapping: ``wpm = round(150 * rate)`` clamped to espeak's 80..450. 150 wpm is a calm
 guiding pace (espeak's own default, 175, and pyttsx3's 200 sound hurried for meditation);
@@ -143,31 +142,42 @@ class Pyttsx3Engine(SpeechEngine):
 
     # -- worker side -----------------------------------------------------------------------
     def __init__(self) -> None:
-        # Loads libespeak-ng (RuntimeError naming eSpeak when it is missing); espeak is
-        # initialized below, in synchronous mode (no threads), once the listing child has run.
+        # Loads libespeak-ng (RuntimeError naming eSpeak when it is missing), then initializes
+        # it in synchronous mode (no threads). Missing espeak data makes espeak exit(1) here:
+        # the worker dies with espeak's message as the last line of its stderr, which the
+        # main process reports (``WorkerPool``), with FIX_DATA from ``fix_for``.
         import pyttsx3.drivers._espeak  # noqa: F401
 
         self._child: int | None = None
-        listing = json.loads(self._in_fresh_process(_list_voices_child).decode("utf-8"))
-        self._default = listing["default"]
-        # Only now (the listing child has shown that espeak can start here) initialize
-        # espeak in this process, synchronously: no thread, so children fork cleanly from it.
         self._espeak_voice = _init_synchronous_espeak()
-        self._voices = [
-            VoiceInfo(
-                id=v["id"],
-                name=v["name"],
-                languages=tuple(v["languages"]),
-                engine=self.name,
-                gender=v["gender"],
+        # The voice list is read on first use: ~50 ms (espeak reads 131 voice files) that a
+        # session with the default voice, the usual case, never needs.
+        self._voices: list[VoiceInfo] | None = None
+        self._default: str | None = None
+
+    def _load_voices(self) -> list[VoiceInfo]:
+        if self._voices is None:
+            listing = json.loads(
+                self._in_fresh_process(_list_voices_child, self._espeak_voice).decode("utf-8")
             )
-            for v in listing["voices"]
-        ]
+            self._default = listing["default"]
+            self._voices = [
+                VoiceInfo(
+                    id=v["id"],
+                    name=v["name"],
+                    languages=tuple(v["languages"]),
+                    engine=self.name,
+                    gender=v["gender"],
+                )
+                for v in listing["voices"]
+            ]
+        return self._voices
 
     def voices(self) -> list[VoiceInfo]:
-        return list(self._voices)
+        return list(self._load_voices())
 
     def default_voice(self) -> str | None:
+        self._load_voices()
         return self._default
 
     def synthesize(self, text: str, voice: str | None, rate: float, volume: float) -> "np.ndarray":
@@ -283,50 +293,33 @@ def _max_fd() -> int:
         return 65536
 
 
-def _plain_text_only(espeak_module) -> None:
-    """Strip espeak's SSML and phoneme-input flags from every Synth call (text is plain)."""
-    original = espeak_module.Synth
-    blocked = espeak_module.SSML | espeak_module.PHONEMES
+def _list_voices_child(default_voice: str) -> bytes:
+    """In a forked child: the installed voices and the default voice's id, as JSON.
 
-    def synth(text, *args, flags=0, **kwargs):
-        return original(text, *args, flags=flags & ~blocked, **kwargs)
-
-    espeak_module.Synth = synth
-
-
-def _start_pyttsx3():
-    import threading
-
-    import pyttsx3
+    The same list, field for field, as pyttsx3's driver gives for ``getProperty("voices")``
+    (id: the identifier in lower case; languages: the first language code; gender), and the
+    default as its ``getProperty("voice")`` after selecting the default voice. In a child
+    because selecting a voice changes espeak's state, which every clip's child inherits.
+    """
     from pyttsx3.drivers import _espeak
 
-    _plain_text_only(_espeak)
-    engine = pyttsx3.init("espeak")
-    errors: list[BaseException] = []
-    finished = threading.Event()
-    outcome: dict[str, bool] = {}
-
-    def on_finished(**kwargs):
-        outcome["completed"] = bool(kwargs.get("completed"))
-        finished.set()
-
-    engine.connect("finished-utterance", on_finished)
-    engine.connect("error", lambda **kwargs: errors.append(kwargs.get("exception")))
-    return engine, _espeak, errors, finished, outcome
-
-
-def _list_voices_child() -> bytes:
-    engine, _espeak, _errors, _finished, _outcome = _start_pyttsx3()
-    voices = [
-        {
-            "id": v.id,
-            "name": v.name,
-            "languages": [str(lang) for lang in (v.languages or [])],
-            "gender": v.gender,
-        }
-        for v in engine.getProperty("voices")
-    ]
-    return json.dumps({"default": engine.getProperty("voice"), "voices": voices}).encode()
+    genders = [None, "Male", "Female"]
+    voices = []
+    for v in _espeak.ListVoices(None):
+        languages = [v.languages[1:].decode("utf-8", errors="ignore")] if v.languages else []
+        voices.append({
+            "id": v.identifier.decode("utf-8").lower(),
+            "name": v.name.decode("utf-8"),
+            "languages": languages,
+            "gender": genders[v.gender] if 0 <= v.gender < len(genders) else None,
+        })
+    _espeak.SetVoiceByName(default_voice.encode("utf-8"))
+    current = _espeak.GetCurrentVoice()
+    default = (
+        current.contents.identifier.decode("utf-8").lower()
+        if current and current.contents.name else None
+    )
+    return json.dumps({"default": default, "voices": voices}).encode("utf-8")
 
 
 def _init_synchronous_espeak() -> str:
