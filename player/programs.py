@@ -73,8 +73,15 @@ from typing import Any, Collection, Mapping
 
 from player import paths
 from player.errors import BadInputError, NotFoundError
-from player.script import Checks, LocatedValue, check_file_id, load_located, load_located_text
-from player.script import located_error, suggest
+from player.script import (
+    Checks,
+    LocatedValue,
+    check_file_id,
+    load_located,
+    load_located_text,
+    located_error,
+    suggest,
+)
 
 FORMAT_VERSION = 1
 TOP_LEVEL_KEYS = ("haven", "title", "summary", "weeks")

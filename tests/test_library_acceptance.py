@@ -15,8 +15,10 @@
 
 Speech for the whole library (~790 sentences) takes ~70 s to synthesize on two cores, so the
 clips are kept between runs in pytest's cache folder (``.pytest_cache/d/haven-speech``):
-they are content-addressed and verified when loaded, so a stale entry is never used. With
-that cache warm this file runs in ~60 s; cold, ~130 s.
+they are content-addressed and verified when loaded, so a stale entry is never used.
+Measured on two cores shared with other jobs (load ~5): 105 s with the cache warm (56 s of
+CPU, so about a minute on an idle machine), 155 s cold. Most of the warm time is the mixer
+normalizing every clip (an FFT per clip) once for `haven show` and once for the render.
 """
 
 from __future__ import annotations
