@@ -292,7 +292,12 @@ def schema(output: str | None) -> None:
 @click.option("--sample-rate", type=click.Choice(["44100", "48000"]), default="48000",
               show_default=True, help="Sample rate of the file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-def render(name, output, minutes, params, voice, rate, ambient, loudness, sample_rate, quiet) -> None:
+@click.option("--sleep", is_flag=True,
+              help="Bedtime version, as `haven play --sleep` plays it (see `haven play --help`).")
+@click.option("--tail", type=float, metavar="MINUTES",
+              help="With --sleep: minutes the background sound goes on after the guidance (10).")
+def render(name, output, minutes, params, voice, rate, ambient, loudness, sample_rate, quiet,
+           sleep, tail) -> None:
     """Render an exercise to an audio file."""
     from pathlib import Path
 
@@ -300,6 +305,7 @@ def render(name, output, minutes, params, voice, rate, ambient, loudness, sample
 
     format_for(Path(output))  # reject a bad file name before doing any work
     settings = _session_settings(minutes, params, voice, rate, ambient, loudness, int(sample_rate))
+    settings = _bedtime(settings, sleep, tail)
     show_progress = not quiet and sys.stderr.isatty()
     with _Progress(show_progress) as progress:
         session = prepare_session(
@@ -347,6 +353,192 @@ class _Progress:
         if self._progress:
             self._progress.__exit__(*exc)
         return False
+
+
+# --- playing ---------------------------------------------------------------------------
+
+
+def _bedtime(settings, sleep: bool | None, tail: float | None, category: str | None = None):
+    """Settings with bedtime on or off (``sleep=None``: on for the sleep category)."""
+    import dataclasses
+
+    from player.timeline import SLEEP_TAIL_S
+
+    if sleep is None:
+        sleep = category == "sleep"
+    if tail is not None:
+        if not sleep:
+            raise BadInputError("--tail only applies at bedtime (--sleep)")
+        if not 0 <= tail <= 180:
+            raise BadInputError("--tail must be between 0 and 180 minutes")
+    overrides = dataclasses.replace(
+        settings.overrides, sleep=sleep, tail_s=SLEEP_TAIL_S if tail is None else tail * 60.0
+    )
+    return dataclasses.replace(settings, overrides=overrides)
+
+
+def playback_options(func):
+    """Options of every command that plays a session."""
+    options = [
+        click.option("--device", "-d", metavar="NAME|NUMBER",
+                     help="Output device (see 'haven devices'); default: the system's."),
+        click.option("--quiet", "-q", is_flag=True, help="No display and no summary."),
+        click.option("--no-captions", is_flag=True, help="Do not show the lines being spoken."),
+        click.option("--dim", is_flag=True, help="Keep the screen nearly dark (bedtime)."),
+        click.option("--checkin/--no-checkin", default=None,
+                     help="Rate your mood before and after (default: the play.checkin setting)."),
+        # Test and benchmark hooks: how much audio to prepare ahead, and controls applied at
+        # exact frames of output ("pause@2.0,resume@3.5,stop@9").
+        click.option("--buffer-seconds", type=float, hidden=True),
+        click.option("--script-controls", hidden=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _play(script, settings, *, exercise, device, quiet, no_captions, dim, checkin,
+          buffer_seconds, script_controls) -> None:
+    """Play a built session and turn its outcome into output and an exit code."""
+    from player.playback import parse_script_controls, play
+
+    if checkin is None:
+        try:
+            from player import config
+
+            checkin = bool(config.get("play.checkin"))
+        except Exception:  # noqa: BLE001 - a broken setting must not stop a session
+            checkin = False
+    if buffer_seconds is not None and not 0 < buffer_seconds <= 7200:
+        raise BadInputError("--buffer-seconds must be more than 0")
+    try:
+        parse_script_controls(script_controls, settings.rate)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
+    result = play(
+        script, settings, exercise=exercise, device=device, quiet=quiet,
+        captions=not no_captions, dim=dim, checkin=checkin, ring_seconds=buffer_seconds,
+        script_controls=script_controls, notify=_notify,
+    )
+    if not quiet:
+        how = {
+            "end": "completed",
+            "stopped": "stopped early, recorded as partial",
+            "interrupted": "interrupted, recorded as partial",
+            "terminated": "ended by a signal, recorded as partial",
+        }.get(result.reason, result.reason)
+        if result.session_id is None:
+            how = how.replace(", recorded as partial", "") + ", not recorded"
+        dropouts = (
+            "no audio dropouts" if not result.underflows
+            else f"{result.underflows} audio dropout(s) (the computer was too busy)"
+        )
+        click.echo(f"{result.title}: {_length(result.practiced_s)} practiced ({how}; {dropouts}).",
+                   err=True)
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
+
+
+@main.command()
+@click.argument("name")
+@session_options
+@playback_options
+@click.option("--sleep/--no-sleep", default=None,
+              help="Bedtime: slower voice, voice and tones fade over the last third, no closing "
+                   "bell, the background sound goes on, then fades, and Haven exits by itself "
+                   "(default: on for sleep exercises).")
+@click.option("--tail", type=float, metavar="MINUTES",
+              help="At bedtime: minutes the background sound goes on after the guidance (10).")
+def play(name, minutes, params, voice, rate, ambient, loudness, device, quiet, no_captions, dim,
+         checkin, buffer_seconds, script_controls, sleep, tail) -> None:
+    """Play an exercise: space pause/resume, n next section, p previous (restart) section,
+    +/- volume, q stop. Playback starts at once; speech is made while it plays."""
+    from player import library
+
+    settings = _session_settings(minutes, params, voice, rate, ambient, loudness)
+    script = library.load(name, params=settings.params)
+    settings = _bedtime(settings, sleep, tail, script.category)
+    _play(script, settings, exercise=script.id or name, device=device, quiet=quiet,
+          no_captions=no_captions, dim=dim, checkin=checkin, buffer_seconds=buffer_seconds,
+          script_controls=script_controls)
+
+
+@main.command()
+@click.argument("pattern", required=False)
+@click.option("--minutes", "-m", type=float, default=5.0, show_default=True,
+              help="How long to breathe.")
+@click.option("--bpm", type=float, help="Breaths a minute, in and out equal (instead of PATTERN).")
+@click.option("--ramp-to", metavar="PATTERN|BPM",
+              help="Change cycle by cycle to this pattern or breaths a minute by the end.")
+@click.option("--cues", type=click.Choice(["tones", "voice", "both", "none"]), default="tones",
+              show_default=True, help="How each phase is signalled.")
+@click.option("--ambient", metavar="SOUND", help="Background bed: pink-noise, brown-noise, white-noise or none.")
+@click.option("--loudness", type=float, default=-18.0, show_default=True, metavar="LUFS",
+              help="Integrated loudness.")
+@playback_options
+def breathe(pattern, minutes, bpm, ramp_to, cues, ambient, loudness, device, quiet, no_captions,
+            dim, checkin, buffer_seconds, script_controls) -> None:
+    """A breathing pacer: PATTERN is a name (coherent, box, 4-7-8, ...) or seconds like 4-6 or
+    4-7-8 (default coherent)."""
+    from player.sessions import breathe_script
+
+    script = breathe_script(pattern, minutes=minutes, bpm=bpm, ramp_to=ramp_to, cues=cues)
+    settings = _session_settings(None, (), None, None, ambient, loudness)
+    _play(script, settings, exercise=script.id, device=device, quiet=quiet,
+          no_captions=no_captions, dim=dim, checkin=checkin, buffer_seconds=buffer_seconds,
+          script_controls=script_controls)
+
+
+@main.command()
+@click.argument("minutes")
+@click.option("--every", metavar="DURATION", help="An interval bell this often, e.g. 5m.")
+@click.option("--bells", metavar="TIMES", help="Bells exactly at these times, e.g. 0,25m,30m.")
+@click.option("--ambient", metavar="SOUND", help="Background bed: pink-noise, brown-noise, white-noise or none.")
+@click.option("--loudness", type=float, default=-18.0, show_default=True, metavar="LUFS",
+              help="Integrated loudness.")
+@playback_options
+def timer(minutes, every, bells, ambient, loudness, device, quiet, no_captions, dim, checkin,
+          buffer_seconds, script_controls) -> None:
+    """Silent sitting for MINUTES (or a duration like 20m) with a starting and an ending bell."""
+    from player.durations import parse_duration
+    from player.sessions import parse_bell_times, parse_timer_length, timer_script
+
+    every_s = None
+    if every is not None:
+        try:
+            every_s = parse_duration(every)
+        except ValueError as exc:
+            raise BadInputError(f"--every {exc}") from None
+    script = timer_script(
+        parse_timer_length(minutes), every_s=every_s,
+        bells=parse_bell_times(bells) if bells is not None else None,
+    )
+    settings = _session_settings(None, (), None, None, ambient, loudness)
+    _play(script, settings, exercise=script.id, device=device, quiet=quiet,
+          no_captions=no_captions, dim=dim, checkin=checkin, buffer_seconds=buffer_seconds,
+          script_controls=script_controls)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def devices(as_json: bool) -> None:
+    """List the audio outputs Haven can play to (use a number or name with --device)."""
+    from player.errors import AudioDeviceError
+    from player.playback import FIX_NO_DEVICE, output_devices
+
+    found = output_devices()
+    if as_json:
+        click.echo(json.dumps([d.to_json() for d in found], indent=2))
+        return
+    if not found:
+        raise AudioDeviceError("no audio output device found", hint=FIX_NO_DEVICE)
+    width = max(len(d.name) for d in found)
+    for d in found:
+        mark = "*" if d.is_default else " "
+        click.echo(f"{mark}{d.index:>3}  {d.name:<{width}}  {d.hostapi}, {d.channels} channels, "
+                   f"{d.default_rate:g} Hz")
+    if any(d.is_default for d in found):
+        click.echo("\n* the default output")
 
 
 # --- voices, health, cache ------------------------------------------------------------

@@ -5,16 +5,31 @@ block size gives the same samples. ``Mixer.blocks()`` adds the session's true-pe
 is what both file rendering and real-time playback consume: the same code path, the same bytes.
 
 Loudness is normalized with one gain for the whole session, predicted before any audio is
-made from per-source K-weighted power per 100 ms hop (BS.1770's block grid): voice clips and
-bells are filtered once, tones and noise beds have analytic powers. Uncorrelated sources add
-in power, so the prediction lands within a few tenths of a LU of measuring the finished mix,
-and it costs a fraction of rendering: playback can start at once with the right gain.
+made from per-source K-weighted power per 100 ms hop (BS.1770's block grid): bells are
+filtered once, tones and noise beds have analytic powers. Uncorrelated sources add in power.
+
+The gain must be known before the first block plays, while most speech is not synthesized
+yet, and a file render must use the very same gain so playback and rendering give identical
+samples. So it depends on the script and settings only, never on synthesized audio:
+
+- every clip is normalized on its own to the voice reference: its mean K-weighted power over
+  its whole length is ``VOICE_REF_POWER`` times its volume squared (``normalize_clip``; the
+  speech workers level clips to about that already, this makes it exact), so speech power per
+  second of speech is known whatever the engine or voice;
+- the mix is predicted on a *plan timeline*, the session compiled with clip lengths estimated
+  from the text (``timeline.estimated_timeline``): voice as that power over each estimated
+  clip, tones, bells and beds exactly.
+
+The estimates move speech by a few percent in time, which changes the predicted integrated
+loudness by a few hundredths of a LU; measured on the built-in library the renders land
+within 0.3 LU of the target.
 """
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterator, Mapping
 
 import numpy as np
@@ -30,6 +45,10 @@ BELL_LEVEL_DB = -4.0
 DEFAULT_TARGET_LUFS = -18.0
 TRUE_PEAK_CEILING_DBTP = -1.0
 HOP_S = 0.1  # BS.1770 gating blocks are 4 hops of 100 ms
+# Mean K-weighted power (one channel) of every clip after normalization: VOICE_REF_LUFS.
+VOICE_REF_POWER = 10.0 ** ((VOICE_REF_LUFS + 0.691) / 10.0)
+# A nearly silent clip is not blown up to the reference: at most this much gain.
+MAX_CLIP_GAIN_DB = 20.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,7 @@ class LoudnessPlan:
     voice_gain_db: float
     tone_gain_db: dict
     bell_gain_db: float
+    gain: float = 1.0  # the exact linear session gain (gain_db is rounded for reports)
 
 
 def _db(x: float) -> float:
@@ -58,8 +78,7 @@ def _lufs_from_power(power: float) -> float:
 
 def _k_energy_cumsum(samples: np.ndarray, rate: int) -> np.ndarray:
     """Cumulative K-weighted energy of a mono buffer, with a leading zero."""
-    weighted = loudness.k_weight(samples.astype(np.float64), rate)
-    return np.concatenate(([0.0], np.cumsum(weighted * weighted)))
+    return loudness.k_energy_cumsum(np.asarray(samples, dtype=np.float64), rate)
 
 
 def _add_placed_energy(hops: np.ndarray, cumsum: np.ndarray, start: int, hop: int, scale: float):
@@ -75,8 +94,193 @@ def _add_placed_energy(hops: np.ndarray, cumsum: np.ndarray, start: int, hop: in
     hops[first:last] += np.diff(cumsum[idx]) * scale
 
 
+def clip_gain(samples: np.ndarray, rate: int, volume: float = 1.0) -> float:
+    """The amplitude that brings a clip's mean K-weighted power to ``VOICE_REF_POWER``
+    times ``volume`` squared (the speech workers have levelled it close to that already)."""
+    if len(samples) == 0 or volume <= 0:
+        return 0.0 if volume <= 0 else 1.0
+    power = float(_k_energy_cumsum(samples, rate)[-1]) / len(samples)
+    if not power > 0.0:
+        return 1.0
+    gain = float(np.sqrt(VOICE_REF_POWER / power)) * volume
+    return min(_amp(MAX_CLIP_GAIN_DB), gain)
+
+
+def normalize_clip(samples: np.ndarray, rate: int, volume: float = 1.0) -> np.ndarray:
+    """A read-only float32 copy of a clip at the voice reference power times ``volume``²
+    (see module docstring)."""
+    out = np.asarray(samples, dtype=np.float32) * np.float32(clip_gain(samples, rate, volume))
+    out.setflags(write=False)
+    return out
+
+
+def _ramp(x: np.ndarray) -> np.ndarray:
+    """Raised-cosine 0..1 for x in [0, 1] (clipped outside)."""
+    x = np.clip(x, 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * x)
+
+
+def sleep_envelope(timeline: Timeline, positions: np.ndarray) -> np.ndarray:
+    """Bedtime: the gain of voice, tones and bells at ``positions`` (1 before the fade, 0 after)."""
+    start, end = timeline.sleep_fade
+    return 1.0 - _ramp((positions - start) / max(end - start, 1))
+
+
+def _tone_tracks(timeline: Timeline) -> list:
+    return [
+        synth.ToneTrack([(p.start, p.end, p.kind) for p in b.phases], b.tones, timeline.rate)
+        for b in timeline.breaths
+        if b.with_tones and b.phases
+    ]
+
+
+@lru_cache(maxsize=64)
+def _tone_level(phases: tuple, tones, rate: int, hop: int) -> tuple[float, np.ndarray, int, int]:
+    """(amp, K-power per hop, first hop, last hop) of a tone track set to its level.
+
+    Each track alone sits ``level_db`` below the voice reference. Cached: playback rebuilds
+    its mixer as speech arrives, and the hop powers are the costly part.
+    """
+    track = synth.ToneTrack(phases, tones, rate)
+    first, last = track.start // hop, -(-track.end // hop)
+    powers = track.hop_power(hop, first, last - first)
+    powers.setflags(write=False)
+    active = powers[powers > 0]
+    track_lufs = _lufs_from_power(float(np.mean(active))) if active.size else VOICE_REF_LUFS
+    return _amp(VOICE_REF_LUFS + tones.level_db - track_lufs), powers, first, last
+
+
+def _track_key(track) -> tuple:
+    return tuple(track.phases)
+
+
+def _bed_amp(bed: "synth.NoiseBed", level_db: float) -> float:
+    """Each bed is measured once and set relative to the voice reference."""
+    return _amp(VOICE_REF_LUFS + level_db - _lufs_from_power(bed.k_power))
+
+
+def _bell_amp(rate: int) -> tuple[float, np.ndarray]:
+    """The bell's amplitude (its first 400 ms block sets its level) and its K-energy cumsum."""
+    bell = synth.bell_strike(rate)
+    cumsum = _k_energy_cumsum(bell, rate)
+    head = min(len(bell), int(0.4 * rate))
+    bell_lufs = _lufs_from_power(cumsum[head] / max(head, 1))
+    return _amp(VOICE_REF_LUFS + BELL_LEVEL_DB - bell_lufs), cumsum
+
+
+_BELL_CACHE: dict[int, tuple[float, np.ndarray]] = {}
+
+
+def _bell_level(rate: int) -> tuple[float, np.ndarray]:
+    if rate not in _BELL_CACHE:
+        _BELL_CACHE[rate] = _bell_amp(rate)
+    return _BELL_CACHE[rate]
+
+
+def ambient_layers(timeline: Timeline) -> list[tuple[int, int, int, int, float, "synth.NoiseBed"]]:
+    """(fade_in_start, fade_in_end, fade_out_start, fade_out_end, amp, bed) per bed."""
+    fade = int(round(AMBIENT_FADE_S * timeline.rate))
+    length = timeline.length
+    events = list(timeline.ambient)
+    layers = []
+    for i, ev in enumerate(events):
+        if ev.sound is None:
+            continue
+        last = i + 1 == len(events)
+        out = timeline.bed_fade_out if (last and timeline.bed_fade_out) else fade
+        stop = events[i + 1].start if not last else length - out
+        stop = max(ev.start, min(stop, length - out))
+        bed = synth.NoiseBed(ev.sound, timeline.rate)
+        layers.append((ev.start, ev.start + fade, stop, stop + out, _bed_amp(bed, ev.level_db), bed))
+    return layers
+
+
+def _layer_envelope(layer, positions: np.ndarray) -> np.ndarray:
+    a, b, c, d = layer[:4]
+    up = _ramp((positions - a) / max(b - a, 1))
+    down = 1.0 - _ramp((positions - c) / max(d - c, 1))
+    return up * down
+
+
+def _ending_envelope(timeline: Timeline, positions: np.ndarray) -> np.ndarray:
+    fade = timeline.fade_out
+    start = timeline.length - fade
+    return 1.0 - _ramp((positions - start) / max(fade, 1))
+
+
+def plan_loudness(
+    timeline: Timeline, *, channels: int = 2, target_lufs: float = DEFAULT_TARGET_LUFS
+) -> LoudnessPlan:
+    """The session gain that brings ``timeline``'s mix to ``target_lufs`` (see module docstring).
+
+    Voice is modelled as normalized speech: ``VOICE_REF_POWER`` (times the volume squared)
+    over each speech event's length. Pass a plan timeline (estimated clip lengths) to get a
+    gain that does not depend on synthesized audio.
+    """
+    rate = timeline.rate
+    hop = int(round(rate * HOP_S))
+    n_hops = max(1, -(-timeline.length // hop))
+    center = np.zeros(n_hops)  # K-weighted energy per hop, summed over channels: voice, tones, bells
+    beds = np.zeros(n_hops)
+
+    # Voice: uniform reference power over each clip (normalized clips have exactly that mean).
+    for ev in timeline.speech:
+        first, last = ev.start // hop, min(n_hops, -(-ev.end // hop))
+        if ev.length <= 0 or last <= first:
+            continue
+        edges = np.clip(np.arange(first, last + 1, dtype=np.int64) * hop, ev.start, ev.end)
+        center[first:last] += np.diff(edges) * (VOICE_REF_POWER * ev.request.volume**2 * channels)
+
+    tone_gain_db = {}
+    for i, track in enumerate(_tone_tracks(timeline)):
+        amp, powers, first, last = _tone_level(_track_key(track), track.settings, rate, hop)
+        tone_gain_db[i] = round(_db(amp), 3)
+        top = max(0, min(last, n_hops) - first)
+        center[first : first + top] += powers[:top] * (amp * amp * channels * hop)  # power -> energy
+
+    strikes = sorted(s for bell in timeline.bells for s in bell.strikes)
+    bell_amp = 1.0
+    if strikes:  # the strike is synthesized and measured only when the session has bells
+        bell_amp, bell_cumsum = _bell_level(rate)
+    for strike in strikes:
+        _add_placed_energy(center, bell_cumsum, strike, hop, bell_amp**2 * channels)
+
+    centers = np.arange(n_hops) * hop + hop // 2
+    if timeline.sleep_fade is not None:
+        center *= sleep_envelope(timeline, centers) ** 2
+    for layer in ambient_layers(timeline):
+        amp, bed = layer[4], layer[5]
+        env = _layer_envelope(layer, centers)
+        beds += (amp * env) ** 2 * bed.k_power * hop
+
+    energy = center + beds
+    # The ending fade scales everything under it.
+    if timeline.fade_out:
+        energy *= _ending_envelope(timeline, centers) ** 2
+
+    predicted = loudness.integrated_from_hop_powers(energy / hop)
+    if not np.isfinite(predicted):
+        predicted = target_lufs
+    gain_db = target_lufs - predicted
+    return LoudnessPlan(
+        predicted_lufs=round(float(predicted), 3),
+        target_lufs=target_lufs,
+        gain_db=round(float(gain_db), 3),
+        voice_gain_db=0.0,
+        tone_gain_db=tone_gain_db,
+        bell_gain_db=round(_db(bell_amp), 3),
+        gain=_amp(gain_db),
+    )
+
+
 class Mixer:
-    """The audio of one compiled session, block by block."""
+    """The audio of one compiled session, block by block.
+
+    ``clips`` are the synthesized clips (normalized here unless ``normalized``). The session
+    gain is ``plan.gain`` when a plan is given, else planned from ``plan_timeline`` (default:
+    ``timeline`` itself). Rendering and playback pass the same plan timeline (estimated clip
+    lengths), so they get the same gain and identical samples.
+    """
 
     def __init__(
         self,
@@ -85,143 +289,60 @@ class Mixer:
         *,
         target_lufs: float = DEFAULT_TARGET_LUFS,
         channels: int = 2,
+        plan_timeline: Timeline | None = None,
+        plan: LoudnessPlan | None = None,
+        normalized: bool = False,
     ):
         self.timeline = timeline
         self.rate = timeline.rate
         self.length = timeline.length
         self.channels = channels
+        if not normalized:
+            clips = {
+                req: normalize_clip(clip, self.rate, req.volume) for req, clip in clips.items()
+            }
         self._clips = clips
-        self._bell = synth.bell_strike(self.rate)
+        self._voice_amp = 1.0  # clips carry their level (reference power times volume²)
 
         # Speech: sorted starts for quick lookup of what sounds in a block.
         self._speech = [
-            (ev.start, ev.start + len(clips[ev.request]), clips[ev.request], ev.request.volume)
+            (ev.start, ev.start + len(clips[ev.request]), clips[ev.request])
             for ev in timeline.speech
         ]
         self._speech_starts = [s[0] for s in self._speech]
-        self._speech_longest = max((e - s for s, e, _, _ in self._speech), default=0)
+        self._speech_longest = max((e - s for s, e, _ in self._speech), default=0)
 
-        self._tracks = [
-            synth.ToneTrack(
-                [(p.start, p.end, p.kind) for p in b.phases], b.tones, self.rate
-            )
-            for b in timeline.breaths
-            if b.with_tones and b.phases
-        ]
-        self._tone_levels = [
-            b.tones.level_db for b in timeline.breaths if b.with_tones and b.phases
+        self._tracks = _tone_tracks(timeline)
+        hop = int(round(self.rate * HOP_S))
+        self._tone_amps = [
+            _tone_level(_track_key(t), t.settings, self.rate, hop)[0] for t in self._tracks
         ]
         self._strikes = sorted(s for bell in timeline.bells for s in bell.strikes)
-        self._layers = self._ambient_layers()
-        self.plan = self._plan_loudness(target_lufs)
-
-    # --- levels ----------------------------------------------------------------------
-
-    def _ambient_layers(self) -> list[tuple[int, int, int, int, float, "synth.NoiseBed"]]:
-        """(fade_in_start, fade_in_end, fade_out_start, fade_out_end, amp, bed) per bed."""
-        fade = int(round(AMBIENT_FADE_S * self.rate))
-        events = list(self.timeline.ambient)
-        layers = []
-        for i, ev in enumerate(events):
-            if ev.sound is None:
-                continue
-            stop = events[i + 1].start if i + 1 < len(events) else self.length - fade
-            stop = max(ev.start, min(stop, self.length - fade))
-            bed = synth.NoiseBed(ev.sound, self.rate)
-            # Each bed is measured once and set relative to the voice reference.
-            bed_lufs = _lufs_from_power(bed.k_power)
-            amp = _amp(VOICE_REF_LUFS + ev.level_db - bed_lufs)
-            layers.append((ev.start, ev.start + fade, stop, stop + fade, amp, bed))
-        return layers
-
-    def _plan_loudness(self, target_lufs: float) -> LoudnessPlan:
-        rate = self.rate
-        hop = int(round(rate * HOP_S))
-        n_hops = -(-self.length // hop)
-        energy = np.zeros(n_hops)  # K-weighted energy per hop, summed over channels
-
-        # Voice: one gain for all clips, so the engine's own phrasing and emphasis stay.
-        cumsums = {req: _k_energy_cumsum(clip, rate) for req, clip in self._clips.items()}
-        said_set = {ev.request for ev in self.timeline.speech if ev.kind == "say"}
-        said = [req for req in self._clips if req in said_set] or list(self._clips)
-        if said:
-            voice_lufs = loudness.integrated_loudness(
-                np.concatenate([self._clips[r] for r in said]).astype(np.float64), rate
-            )
-            if not np.isfinite(voice_lufs):
-                voice_lufs = VOICE_REF_LUFS
+        if self._strikes:
+            self._bell = synth.bell_strike(self.rate)
+            self._bell_amp = _bell_level(self.rate)[0]
         else:
-            voice_lufs = VOICE_REF_LUFS
-        self._voice_amp = _amp(VOICE_REF_LUFS - voice_lufs)
-        for ev in self.timeline.speech:
-            amp = self._voice_amp * ev.request.volume
-            _add_placed_energy(energy, cumsums[ev.request], ev.start, hop, amp * amp * self.channels)
-
-        # Tones: each track set so that, alone, it sits level_db below the voice reference.
-        self._tone_amps = []
-        tone_gain_db = {}
-        for i, (track, level_db) in enumerate(zip(self._tracks, self._tone_levels)):
-            first, last = track.start // hop, -(-track.end // hop)
-            powers = track.hop_power(hop, first, last - first)
-            active = powers[powers > 0]
-            track_lufs = _lufs_from_power(float(np.mean(active))) if active.size else VOICE_REF_LUFS
-            amp = _amp(VOICE_REF_LUFS + level_db - track_lufs)
-            self._tone_amps.append(amp)
-            tone_gain_db[i] = round(_db(amp), 3)
-            energy[first:last] += powers[: max(0, min(last, n_hops) - first)] * amp * amp * self.channels
-
-        # Bells: the strike's loudness over its first 400 ms block sets its level.
-        bell_cumsum = _k_energy_cumsum(self._bell, rate)
-        head = min(len(self._bell), int(0.4 * rate))
-        bell_lufs = _lufs_from_power(bell_cumsum[head] / max(head, 1))
-        self._bell_amp = _amp(VOICE_REF_LUFS + BELL_LEVEL_DB - bell_lufs)
-        for strike in self._strikes:
-            _add_placed_energy(energy, bell_cumsum, strike, hop, self._bell_amp**2 * self.channels)
-
-        # Ambient beds: constant power times their fade envelope.
-        for layer in self._layers:
-            amp, bed = layer[4], layer[5]
-            centers = np.arange(n_hops) * hop + hop // 2
-            env = self._layer_envelope(layer, centers)
-            energy += (amp * env) ** 2 * bed.k_power * hop
-
-        # The ending fade scales everything under it.
-        if self.timeline.fade_out:
-            centers = np.arange(n_hops) * hop + hop // 2
-            energy *= self._ending_envelope(centers) ** 2
-
-        predicted = loudness.integrated_from_hop_powers(energy / hop)
-        if not np.isfinite(predicted):
-            predicted = target_lufs
-        gain_db = target_lufs - predicted
-        self._gain = _amp(gain_db)
-        return LoudnessPlan(
-            predicted_lufs=round(float(predicted), 3),
-            target_lufs=target_lufs,
-            gain_db=round(float(gain_db), 3),
-            voice_gain_db=round(_db(self._voice_amp), 3),
-            tone_gain_db=tone_gain_db,
-            bell_gain_db=round(_db(self._bell_amp), 3),
-        )
+            self._bell = np.zeros(0, dtype=np.float32)
+            self._bell_amp = 0.0
+        self._layers = ambient_layers(timeline)
+        if plan is None:
+            plan = plan_loudness(
+                plan_timeline if plan_timeline is not None else timeline,
+                channels=channels,
+                target_lufs=target_lufs,
+            )
+        self.plan = plan
+        self._gain = plan.gain
 
     # --- envelopes -------------------------------------------------------------------
 
-    @staticmethod
-    def _ramp(x: np.ndarray) -> np.ndarray:
-        """Raised-cosine 0..1 for x in [0, 1] (clipped outside)."""
-        x = np.clip(x, 0.0, 1.0)
-        return 0.5 - 0.5 * np.cos(np.pi * x)
+    _ramp = staticmethod(_ramp)
 
     def _layer_envelope(self, layer, positions: np.ndarray) -> np.ndarray:
-        a, b, c, d = layer[:4]
-        up = self._ramp((positions - a) / max(b - a, 1))
-        down = 1.0 - self._ramp((positions - c) / max(d - c, 1))
-        return up * down
+        return _layer_envelope(layer, positions)
 
     def _ending_envelope(self, positions: np.ndarray) -> np.ndarray:
-        fade = self.timeline.fade_out
-        start = self.length - fade
-        return 1.0 - self._ramp((positions - start) / max(fade, 1))
+        return _ending_envelope(self.timeline, positions)
 
     # --- rendering -------------------------------------------------------------------
 
@@ -232,11 +353,11 @@ class Mixer:
 
         lo = bisect.bisect_left(self._speech_starts, start - self._speech_longest)
         hi = bisect.bisect_left(self._speech_starts, end)
-        for s, e, clip, volume in self._speech[lo:hi]:
+        for s, e, clip in self._speech[lo:hi]:
             if e <= start:
                 continue
             a, b = max(s, start), min(e, end)
-            center[a - start : b - start] += clip[a - s : b - s] * (self._voice_amp * volume)
+            center[a - start : b - start] += clip[a - s : b - s]
 
         for track, amp in zip(self._tracks, self._tone_amps):
             if track.end > start and track.start < end:
@@ -252,8 +373,13 @@ class Mixer:
             a, b = max(s, start), min(s + bell_len, end)
             center[a - start : b - start] += self._bell[a - s : b - s] * self._bell_amp
 
-        out = np.repeat(center[:, None], self.channels, axis=1)
         positions = None
+        fade = self.timeline.sleep_fade
+        if fade is not None and end > fade[0]:
+            positions = np.arange(start, end, dtype=np.float64)
+            center *= sleep_envelope(self.timeline, positions)
+
+        out = np.repeat(center[:, None], self.channels, axis=1)
         for layer in self._layers:
             if layer[0] >= end or layer[3] <= start:
                 continue
@@ -273,49 +399,71 @@ class Mixer:
         return out.astype(np.float32)
 
     def blocks(
-        self, block: int = 4096, *, progress: Callable[[int, int], None] | None = None
+        self,
+        block: int = 4096,
+        *,
+        start: int = 0,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Iterator[np.ndarray]:
         """The finished session as float32 (n, channels) blocks, through the limiter.
 
         Every block has ``block`` frames except the last; together they are exactly
-        ``self.length`` frames.
+        ``self.length - start`` frames. ``start`` (a sample position) begins the stream
+        there with a fresh limiter, e.g. to restart playback at a section.
         """
-        from player.limiter import TruePeakLimiter
+        return limited_blocks(self, block, start=start, progress=progress)
 
-        limiter = TruePeakLimiter(
-            self.rate, channels=self.channels, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP
-        )
-        skip = limiter.latency  # the limiter delays its output by this much
-        pending: list[np.ndarray] = []
-        pending_len = 0
-        emitted = 0
-        pos = 0
-        total_in = self.length + skip
-        while emitted < self.length:
-            if pos < total_in:
-                n = min(block, total_in - pos)
-                chunk = limiter.process(self.render(pos, n))
-                pos += n
-            else:
-                chunk = limiter.flush()
-                if len(chunk) == 0:
-                    break
-            if skip:
-                cut = min(skip, len(chunk))
-                chunk = chunk[cut:]
-                skip -= cut
-            if len(chunk):
-                pending.append(chunk)
-                pending_len += len(chunk)
-            while pending_len >= block or (pos >= total_in and pending_len):
-                joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
-                take = min(block, self.length - emitted, len(joined))
-                out, rest = joined[:take], joined[take:]
-                pending = [rest] if len(rest) else []
-                pending_len = len(rest)
-                emitted += take
-                if progress:
-                    progress(emitted, self.length)
-                yield np.ascontiguousarray(out, dtype=np.float32)
-                if emitted >= self.length:
-                    return
+
+def limited_blocks(
+    source,
+    block: int = 4096,
+    *,
+    start: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """``source.render`` from ``start`` to ``source.length``, through the true-peak limiter.
+
+    ``source`` has ``rate``, ``channels``, ``length`` and a pure ``render(start, n)``;
+    ``length`` is read again for every block, so a source that is still growing (playback
+    while speech is being synthesized) works as long as the caller only asks for blocks that
+    are already final. The limiter gives the same samples for any block size.
+    """
+    from player.limiter import TruePeakLimiter
+
+    limiter = TruePeakLimiter(
+        source.rate, channels=source.channels, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP
+    )
+    skip = limiter.latency  # the limiter delays its output by this much
+    pending: list[np.ndarray] = []
+    pending_len = 0
+    emitted = start
+    pos = start
+    while emitted < source.length:
+        total_in = source.length + limiter.latency
+        if pos < total_in:
+            n = min(block, total_in - pos)
+            chunk = limiter.process(source.render(pos, n))
+            pos += n
+        else:
+            chunk = limiter.flush()
+            if len(chunk) == 0:
+                break
+        if skip:
+            cut = min(skip, len(chunk))
+            chunk = chunk[cut:]
+            skip -= cut
+        if len(chunk):
+            pending.append(chunk)
+            pending_len += len(chunk)
+        while pending_len >= block or (pos >= total_in and pending_len):
+            joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            take = min(block, source.length - emitted, len(joined))
+            out, rest = joined[:take], joined[take:]
+            pending = [rest] if len(rest) else []
+            pending_len = len(rest)
+            emitted += take
+            if progress:
+                progress(emitted, source.length)
+            yield np.ascontiguousarray(out, dtype=np.float32)
+            if emitted >= source.length:
+                return

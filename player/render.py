@@ -17,7 +17,14 @@ from typing import Callable
 
 from player import model
 from player.errors import BadInputError, HavenError
-from player.timeline import Overrides, SpeechRequest, Timeline, compile_timeline, speech_requests
+from player.timeline import (
+    Overrides,
+    SpeechRequest,
+    Timeline,
+    compile_timeline,
+    estimated_timeline,
+    speech_requests,
+)
 
 DEFAULT_RATE = 48000
 BLOCK = 8192
@@ -98,8 +105,26 @@ def prepare_script(
         minutes=settings.minutes,
         overrides=settings.overrides,
     )
-    mixer = Mixer(timeline, clips, target_lufs=settings.target_lufs, channels=settings.channels)
+    mixer = Mixer(
+        timeline,
+        clips,
+        target_lufs=settings.target_lufs,
+        channels=settings.channels,
+        plan_timeline=plan_timeline(script, settings),
+    )
     return PreparedSession(script, timeline, mixer, settings)
+
+
+def plan_timeline(script: model.Script, settings: SessionSettings) -> Timeline:
+    """The timeline the session gain is planned on: clip lengths estimated from the text.
+
+    Rendering and playback both plan on it, so a session's gain is known before any speech
+    is synthesized and a file render is identical to what playback plays.
+    """
+    return estimated_timeline(
+        script, rate=settings.rate, minutes=settings.minutes, overrides=settings.overrides
+    )
+
 
 
 def prepare_session(

@@ -1,0 +1,227 @@
+"""What the terminal shows while a session plays (rich ``Live``; off when not a terminal).
+
+Title, section, elapsed and remaining time, a progress bar, the line being spoken, and a
+breathing indicator that grows through the in-breath and shrinks through the out-breath.
+Everything is computed from the session position the audio callback has reached (frames
+actually delivered, less the device's output latency), never from a wall clock, so the
+indicator moves with the tones even when playback holds, pauses or seeks.
+
+``breath_at`` and ``caption_at`` are pure functions of a timeline and a position.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from dataclasses import dataclass
+
+# Show a spoken line this long after it ends, so short sentences can be read.
+CAPTION_HOLD_S = 1.5
+REFRESH_S = 0.1
+BAR_WIDTH = 40
+PHASE_LABELS = {
+    "inhale": "breathe in",
+    "inhale2": "a little more",
+    "hold": "hold",
+    "exhale": "breathe out",
+    "hold_out": "hold",
+}
+
+
+def _rise(x: float) -> float:
+    """The raised cosine the tones glide along (``synth``): 0 -> 1 over x in [0, 1]."""
+    x = min(1.0, max(0.0, x))
+    return 0.5 - 0.5 * math.cos(math.pi * x)
+
+
+def breath_at(timeline, position: int) -> tuple[str, float] | None:
+    """(phase kind, size 0..1) of the breathing practice at ``position``, or None.
+
+    The size follows the tone's pitch glide: it rises on the inhale, stays full through a
+    hold, falls on the exhale and stays empty through the hold after it.
+    """
+    for breath in timeline.breaths:
+        if breath.start <= position < breath.end and breath.phases:
+            starts = [p.start for p in breath.phases]
+            i = max(0, bisect.bisect_right(starts, position) - 1)
+            phase = breath.phases[i]
+            x = (position - phase.start) / max(phase.end - phase.start, 1)
+            if phase.kind == "inhale":
+                size = _rise(x)
+            elif phase.kind == "exhale":
+                size = 1.0 - _rise(x)
+            elif phase.kind == "hold_out":
+                size = 0.0
+            else:  # hold, inhale2: full
+                size = 1.0
+            return phase.kind, size
+    return None
+
+
+def caption_at(timeline, position: int) -> str | None:
+    """The sentence being spoken at ``position`` (kept a moment after it ends)."""
+    hold = int(CAPTION_HOLD_S * timeline.rate)
+    best = None
+    for event in timeline.speech:
+        if event.start > position:
+            break
+        if event.kind == "say" and position < event.end + hold:
+            best = event.request.text
+    return best
+
+
+@dataclass
+class Snapshot:
+    """Everything the display shows, taken from the player and the session at one moment."""
+
+    title: str
+    section: str | None
+    position_s: float
+    length_s: float
+    estimated: bool
+    paused: bool
+    holding: bool
+    seeking: bool
+    preparing: str | None
+    volume_db: float
+    caption: str | None
+    breath: tuple[str, float] | None
+    underflows: int
+
+    @classmethod
+    def of(cls, player, session) -> "Snapshot":
+        timeline = session.timeline
+        rate = timeline.rate
+        latency = 0
+        stream = player.stream
+        if stream is not None:
+            try:
+                latency = int(float(stream.latency) * rate)
+            except (TypeError, ValueError, AttributeError):
+                latency = 0
+        position = max(0, player.position - latency)
+        chapter = timeline.chapter_at(position)
+        total = len(getattr(session, "requests", ()) or ())
+        done = getattr(session, "synthesized", total)
+        preparing = None
+        if not session.complete and getattr(session, "needs_all", False):
+            preparing = f"Preparing speech ({done} of {total})"
+        return cls(
+            title=timeline.title or "",
+            section=timeline.chapters[chapter].title if chapter >= 0 else None,
+            position_s=position / rate,
+            length_s=timeline.length / rate,
+            estimated=not session.complete,
+            paused=player.paused,
+            holding=player.holding and not player.paused,
+            seeking=player.seeking(),
+            preparing=preparing,
+            volume_db=player.volume_db,
+            caption=caption_at(timeline, position),
+            breath=breath_at(timeline, position),
+            underflows=player.underflows,
+        )
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class SessionDisplay:
+    """A rich Live view on stdout; every method is a no-op when ``enabled`` is False."""
+
+    def __init__(self, *, enabled: bool, captions: bool = True, dim: bool = False,
+                 keys: bool = False, console=None):
+        self.enabled = enabled
+        self.captions = captions
+        self.dim = dim
+        self.keys = keys
+        self._console = console
+        self._live = None
+        self._last = 0.0
+
+    def start(self) -> None:
+        if not self.enabled:
+            return
+        from rich.console import Console
+        from rich.live import Live
+
+        console = self._console or Console()
+        self._live = Live(console=console, auto_refresh=False, transient=True,
+                          redirect_stdout=False, redirect_stderr=False)
+        self._live.start()
+
+    def update(self, snapshot: Snapshot, *, preparing: bool = False) -> None:
+        if self._live is None:
+            return
+        now = time.monotonic()
+        if now - self._last < REFRESH_S:
+            return
+        self._last = now
+        self._live.update(self.render(snapshot, preparing=preparing), refresh=True)
+
+    def stop(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            try:
+                live.stop()
+            except Exception:  # noqa: BLE001 - the terminal may be gone; nothing to show
+                pass
+
+    # --- drawing ---------------------------------------------------------------------
+
+    def render(self, snap: Snapshot, *, preparing: bool = False):
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.text import Text
+
+        dim = self.dim
+        faint = "grey23" if dim else "dim"
+        main = "grey30" if dim else "bold"
+        accent = "grey27" if dim else "cyan"
+        lines = []
+        if not dim:
+            lines.append(Text(snap.title, style=main))
+        remaining = max(0.0, snap.length_s - snap.position_s)
+        about = "about " if snap.estimated else ""
+        where = f"{_clock(snap.position_s)} / {about}{_clock(snap.length_s)}"
+        where += f"   {about}{_clock(remaining)} left"
+        head = f"{snap.section}   " if snap.section else ""
+        lines.append(Text(head + where, style=faint))
+        fraction = snap.position_s / snap.length_s if snap.length_s > 0 else 0.0
+        lines.append(
+            ProgressBar(total=1000, completed=int(1000 * min(1.0, fraction)), width=BAR_WIDTH,
+                        style="grey11" if dim else "grey30",
+                        complete_style=accent, finished_style=accent)
+        )
+        status = None
+        if preparing or snap.preparing:
+            status = snap.preparing or "Getting ready..."
+        elif snap.paused:
+            status = "Paused - press space to go on"
+        elif snap.holding:
+            status = "Waiting for the voice to be ready..."
+        elif snap.seeking:
+            status = "Moving..."
+        if snap.breath is not None and status is None:
+            kind, size = snap.breath
+            n = 2 + int(round(size * (BAR_WIDTH - 2)))
+            pad = (BAR_WIDTH - n) // 2
+            lines.append(Text(" " * pad + "━" * n + " " * (BAR_WIDTH - n - pad)
+                              + "  " + PHASE_LABELS.get(kind, kind), style=accent))
+        else:
+            lines.append(Text(status or "", style=faint if dim else "italic"))
+        if self.captions:
+            lines.append(Text(snap.caption or "", style=main if not dim else faint))
+        if self.keys:
+            hint = "space pause  n/p section  +/- volume  q stop"
+            if snap.volume_db < 0:
+                hint += f"   volume {snap.volume_db:+.0f} dB"
+            lines.append(Text(hint, style=faint))
+        if snap.underflows and not dim:
+            lines.append(Text(f"{snap.underflows} audio dropout(s)", style="yellow"))
+        return Group(*lines)

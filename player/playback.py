@@ -1,0 +1,1190 @@
+"""Real-time playback: a producer thread, a ring of prepared blocks, and a callback that copies.
+
+The audio path::
+
+    StreamingSession.blocks()  ->  producer thread  ->  Ring (bounded, preallocated)  ->  callback
+
+- The **producer** pulls limited blocks from the session (``mixer.limited_blocks``, the same
+  stream a file render writes) and copies them into free ring slots. It only asks for blocks
+  whose audio is final (``source.ready_until``); when speech synthesis falls behind it fades
+  the last block out over one block, writes *hold* slots of silence, and fades back in when
+  the speech is there: no glitch, the display says it is waiting.
+- The **ring** holds ``ring_blocks`` slots of ``block`` frames, allocated once and pre-filled
+  before the stream starts. Each slot carries its kind (audio, hold, end), the session
+  position of its first frame and a generation number (bumped by every seek).
+- The **callback** copies slots into PortAudio's buffer. It takes no locks, does no I/O, makes
+  no arrays (it multiplies in place with preallocated curves), and counts everything it
+  plays: session frames delivered (practiced time is counted from these, never from wall
+  time), silence inserted because the ring ran empty (underflows), paused silence. It does
+  the short fades itself, so controls act within one buffer: pause/resume, seek and stop fade
+  over ``FADE_S`` (50 ms) with a raised cosine; after the stop fade it raises ``CallbackStop``.
+
+Pause keeps the position: the fade-out plays (and counts) the next ``FADE_S`` of the session,
+silence follows, and resume fades the following frames in. So a pause inserts exactly the
+fade-out, the silence and the fade-in, and nothing of the session is skipped or repeated.
+
+Devices: sounddevice is imported lazily (it needs the PortAudio library and costs ~70 ms), and
+every failure becomes an ``AudioDeviceError`` with the fix. ``play()`` runs a whole session:
+journal, display, keyboard, signals; see its docstring.
+
+``HAVEN_PLAYBACK_REPORT=<file>`` makes ``play()`` write a JSON report there (at the start,
+then at the end: frames delivered, underflows, holds, the callback's event log, timings).
+Tests and ``bench/playback_bench.py`` read it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from player.errors import AudioDeviceError, HavenError
+
+BLOCK = 1024  # frames per callback (21 ms at 48 kHz)
+RING_S = 0.5  # audio prepared ahead of the playhead
+LOW_WATER = 4  # blocks left in the ring before a late speech clip makes the producer hold
+FADE_S = 0.05  # pause, resume, seek and stop fades
+PROGRESS_EVERY_S = 30.0  # journal progress updates
+STALL_S = 3.0  # no callback for this long while playing: the device is gone
+MAX_EVENTS = 4096
+VOLUME_STEP_DB = 3.0
+MIN_VOLUME_DB = -36.0
+PREFILL_PATIENCE_S = 0.25  # start with a part-filled ring when speech is this slow to come
+PREVIOUS_GRACE_S = 3.0  # `p` this soon after a section starts goes to the one before
+
+FIX_PORTAUDIO = "sudo apt-get install libportaudio2, or render to a file: haven render NAME -o out.wav"
+FIX_NO_DEVICE = (
+    "connect headphones or speakers and check `haven devices`, or render to a file: "
+    "haven render NAME -o out.wav"
+)
+
+# Ring slot kinds.
+AUDIO, HOLD, END = 0, 1, 2
+# Callback modes.
+PLAY, FADE_OUT, SILENT, FADE_IN, DONE = range(5)
+# Event codes in the callback's log: (code, device frame, session position, frames).
+EVENTS = {
+    1: "fade-out",  # a pause, seek or stop fade begins
+    2: "paused",  # the pause fade is over; silence follows
+    3: "fade-in",  # resuming (or after a seek)
+    4: "playing",  # the fade-in is over
+    5: "seeked",  # now playing the new position's blocks
+    6: "stopped",  # the stop fade is over
+    7: "end",  # the session's last frame was played
+    8: "underflow",  # the ring ran empty: `frames` of silence inserted (one dropout)
+}
+_EV = {name: code for code, name in EVENTS.items()}
+
+
+def fade_curve(n: int):
+    """The rising raised cosine used for every fade: ``0.5 - 0.5 cos(pi (i + 1/2) / n)``,
+    float32, shape (n, 1). Falling fades use it reversed."""
+    import numpy as np
+
+    i = np.arange(n, dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(np.pi * (i + 0.5) / n)).astype(np.float32)[:, None]
+
+
+class CallbackStop(Exception):
+    """Ends a stream after this buffer (sounddevice's own class is used with a real device)."""
+
+
+class CallbackAbort(Exception):
+    """Ends a stream at once."""
+
+
+# --- devices ---------------------------------------------------------------------------
+
+
+def load_sounddevice():
+    """Import sounddevice, or raise AudioDeviceError saying how to get PortAudio."""
+    try:
+        import sounddevice
+    except OSError as exc:  # the wheel has no PortAudio; Debian's libportaudio2 provides it
+        raise AudioDeviceError(
+            "cannot play sound: the PortAudio library is missing", hint=FIX_PORTAUDIO
+        ) from None
+    except ImportError as exc:
+        raise AudioDeviceError(
+            f"cannot play sound: the sounddevice module is not installed ({exc})",
+            hint="reinstall Haven (make setup), or render to a file: haven render NAME -o out.wav",
+        ) from None
+    return sounddevice
+
+
+@dataclass(frozen=True)
+class OutputDevice:
+    index: int
+    name: str
+    hostapi: str
+    channels: int
+    default_rate: float
+    is_default: bool
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def output_devices(sd=None) -> list[OutputDevice]:
+    """Every device that can play sound (``haven devices``)."""
+    sd = sd or load_sounddevice()
+    try:
+        devices = sd.query_devices()
+        apis = sd.query_hostapis()
+        default = sd.default.device[1]
+    except Exception as exc:  # noqa: BLE001 - PortAudio errors are plain exceptions
+        raise AudioDeviceError(f"cannot list audio devices ({exc})", hint=FIX_NO_DEVICE) from None
+    if isinstance(default, str):
+        default = -1
+    result = []
+    for i, d in enumerate(devices):
+        if d["max_output_channels"] > 0:
+            result.append(
+                OutputDevice(
+                    index=i,
+                    name=d["name"],
+                    hostapi=apis[d["hostapi"]]["name"],
+                    channels=int(d["max_output_channels"]),
+                    default_rate=float(d["default_samplerate"]),
+                    is_default=i == default,
+                )
+            )
+    return result
+
+
+def resolve_output(sd, device, *, rate: int, channels: int):
+    """The device to open (index, or None for the default), checked for our stream format.
+
+    ``device`` is None, an index (int or digits) or part of a device name.
+    """
+    if isinstance(device, str) and device.strip().isdigit():
+        device = int(device.strip())
+    try:
+        if device is None:
+            info = sd.query_devices(kind="output")
+        else:
+            info = sd.query_devices(device, kind="output")
+    except ValueError as exc:  # a name that matches nothing (or several devices)
+        raise AudioDeviceError(f"no output device is called '{device}'",
+                               hint="see `haven devices` for the names and numbers") from None
+    except Exception:  # noqa: BLE001 - PortAudioError: no default device, or a bad index
+        if device is None:
+            raise AudioDeviceError("no audio output device found", hint=FIX_NO_DEVICE) from None
+        raise AudioDeviceError(
+            f"there is no output device {device}",
+            hint="see `haven devices` for the devices you can use",
+        ) from None
+    if info["max_output_channels"] < 1:
+        raise AudioDeviceError(f"'{info['name']}' cannot play sound (it has no outputs)",
+                               hint="see `haven devices` for the devices you can use")
+    index = info["index"] if device is not None else None
+    out_channels = min(channels, int(info["max_output_channels"]))
+    try:
+        sd.check_output_settings(device=index, channels=out_channels, dtype="float32",
+                                 samplerate=rate)
+    except Exception as exc:  # noqa: BLE001
+        raise AudioDeviceError(
+            f"'{info['name']}' cannot play {rate} Hz float audio ({exc})",
+            hint="choose another device (`haven devices`), or render to a file: "
+            "haven render NAME -o out.wav",
+        ) from None
+    return index, info["name"], out_channels
+
+
+# --- the ring --------------------------------------------------------------------------
+
+
+class Ring:
+    """A single-producer single-consumer ring of preallocated float32 blocks.
+
+    The producer fills ``data[i]`` and the slot's fields, then publishes by advancing
+    ``written``; the consumer reads slots below ``written`` and frees them by advancing
+    ``read``. Each counter is written by one thread only, so no lock is needed.
+    """
+
+    def __init__(self, slots: int, block: int, channels: int):
+        import numpy as np
+
+        self.slots = int(slots)
+        self.block = int(block)
+        self.data = [np.zeros((block, channels), dtype=np.float32) for _ in range(self.slots)]
+        self.frames = [0] * self.slots
+        self.kind = [AUDIO] * self.slots
+        self.pos = [0] * self.slots
+        self.gen = [0] * self.slots
+        self.written = 0
+        self.read = 0
+
+    def level(self) -> int:
+        return self.written - self.read
+
+    def full(self) -> bool:
+        return self.written - self.read >= self.slots
+
+    # producer side
+    def push(self, kind: int, block=None, pos: int = 0, gen: int = 0) -> None:
+        i = self.written % self.slots
+        if block is not None:
+            n = len(block)
+            self.data[i][:n] = block
+        else:
+            n = self.block if kind == HOLD else 0
+        self.frames[i] = n
+        self.kind[i] = kind
+        self.pos[i] = pos
+        self.gen[i] = gen
+        self.written += 1  # publish last
+
+    # consumer side
+    def head(self) -> int:
+        """Index of the oldest unread slot, or -1 when empty."""
+        return -1 if self.read == self.written else self.read % self.slots
+
+    def pop(self) -> None:
+        self.read += 1
+
+
+# --- the player ------------------------------------------------------------------------
+
+
+class Player:
+    """Plays a source through a sounddevice OutputStream (or any stream factory).
+
+    Controls (``toggle_pause``, ``next_section``, ``previous_section``, ``change_volume``,
+    ``stop``) only set requests; the callback carries them out at the next buffer.
+    ``scripted`` is a test hook: ``[(device_frame, "pause"|"resume"|"stop"), ...]`` applied by
+    the callback at exactly those frames of output.
+    """
+
+    def __init__(
+        self,
+        source,
+        *,
+        device=None,
+        block: int = BLOCK,
+        ring_blocks: int | None = None,
+        fade_s: float = FADE_S,
+        latency="high",
+        stream_factory: Callable | None = None,
+        scripted: list[tuple[int, str]] | None = None,
+    ):
+        import numpy as np
+
+        from player.limiter import TruePeakLimiter
+
+        self.source = source
+        self.rate = source.rate
+        self.channels = source.channels
+        self.block = int(block)
+        self.device = device
+        self.latency = latency
+        self._stream_factory = stream_factory
+        slots = ring_blocks or max(LOW_WATER * 2, math.ceil(RING_S * self.rate / self.block))
+        self.ring = Ring(slots, self.block, self.channels)
+        self.fade_len = max(1, int(round(fade_s * self.rate)))
+        self._up = fade_curve(self.fade_len)
+        self._down = np.ascontiguousarray(self._up[::-1])
+        self._hold_up = fade_curve(self.block)
+        self._hold_down = np.ascontiguousarray(self._hold_up[::-1])
+        self._max_seg = 8 * self.block
+        self._vol_buf = np.zeros((self._max_seg, 1), dtype=np.float32)
+        self._iota = np.arange(1, self._max_seg + 1, dtype=np.float32)[:, None]
+        self._events = np.zeros((MAX_EVENTS, 4), dtype=np.int64)
+        self._n_events = 0
+        self._lookahead = 2 * self.block + TruePeakLimiter(
+            self.rate, channels=self.channels
+        ).latency
+        script = sorted(scripted or [])
+        self._script_frames = [int(f) for f, _ in script] + [1 << 62]
+        self._script_actions = [a for _, a in script] + ["none"]
+        self._script_i = 0
+
+        # Counters (written by the callback; read by anyone).
+        self.delivered = 0  # session frames played: practiced time
+        self.device_frames = 0  # every frame handed to the device, silence included
+        self.position = 0  # session position of the next frame to play
+        self.underflows = 0
+        self.underflow_frames = 0
+        self.hold_frames = 0
+        self.paused_frames = 0
+        self.seek_frames = 0
+        self.device_underflows = 0  # reported by PortAudio itself
+        self.callbacks = 0
+        self.callback_time = 0.0
+        self.callback_max = 0.0
+        self.last_callback = 0.0
+        self.first_audio_at: float | None = None  # time.monotonic() of the first audio frame
+        self.completed = False
+        self.stopped = False
+        self.callback_error: str | None = None
+        self.finished = threading.Event()
+
+        # Requests (written by the controlling thread, read by the callback).
+        self._pause_req = False
+        self._stop_req = False
+        self._target_gen = 0
+        self._seek_to = 0  # chapter index (-1: the session start) of the pending seek
+        self._vol_target = 1.0
+        self.volume_db = 0.0
+
+        # Callback state.
+        self._mode = PLAY
+        self._fade_pos = 0
+        self._gen = 0
+        self._off = 0
+        self._vol = 1.0
+
+        # Producer state.
+        self._producer_gen = 0
+        self._prefilling = True
+        self._started_gen = False
+        self._ended = False
+        self.holding = False
+        self.holds = 0
+        self.producer_error: BaseException | None = None
+        self._quit = False
+        self._producer: threading.Thread | None = None
+        self.stream = None
+        self.stream_started_at: float | None = None
+        self._stop_exc: type[BaseException] = CallbackStop
+        self._abort_exc: type[BaseException] = CallbackAbort
+
+    # --- controls (any thread) -----------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._pause_req
+
+    def toggle_pause(self) -> None:
+        self._pause_req = not self._pause_req
+
+    def pause(self) -> None:
+        self._pause_req = True
+
+    def resume(self) -> None:
+        self._pause_req = False
+
+    def stop(self) -> None:
+        """Fade out (``FADE_S``) and end the stream."""
+        self._stop_req = True
+        if self.stream is None:
+            self.finished.set()
+
+    def seeking(self) -> bool:
+        return self._target_gen != self._gen
+
+    def current_chapter(self) -> int:
+        if self.seeking():
+            return self._seek_to
+        return self.source.timeline.chapter_at(self.position)
+
+    def seek_chapter(self, index: int) -> None:
+        """Restart the stream at chapter ``index`` (-1: the session start)."""
+        self._seek_to = index
+        self._target_gen += 1
+
+    def next_section(self) -> bool:
+        chapters = self.source.timeline.chapters
+        current = self.current_chapter()
+        if current + 1 >= len(chapters):
+            return False
+        self.seek_chapter(current + 1)
+        return True
+
+    def previous_section(self) -> bool:
+        """Restart the current section; this soon after its start, go to the one before."""
+        chapters = self.source.timeline.chapters
+        current = self.current_chapter()
+        if current < 0:
+            self.seek_chapter(-1)
+            return True
+        started = chapters[current].start
+        if not self.seeking() and self.position - started < PREVIOUS_GRACE_S * self.rate:
+            current -= 1
+        self.seek_chapter(current)
+        return True
+
+    def change_volume(self, step_db: float) -> float:
+        self.volume_db = min(0.0, max(MIN_VOLUME_DB, self.volume_db + step_db))
+        self._vol_target = 10.0 ** (self.volume_db / 20.0)
+        return self.volume_db
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    def start(self, *, sd=None, abort: Callable[[], bool] = lambda: False,
+              on_wait: Callable[[], None] | None = None,
+              patience: float | None = PREFILL_PATIENCE_S) -> bool:
+        """Pre-fill the ring, then open and start the stream. False if ``abort`` said so.
+
+        The ring is filled completely, except that when speech synthesis is behind and a few
+        blocks are ready, playback starts after ``patience`` seconds without progress (None:
+        always fill the whole ring).
+        """
+        self._producer = threading.Thread(target=self._produce, name="haven-producer",
+                                          daemon=True)
+        self._producer.start()
+        level, since = -1, time.monotonic()
+        while True:
+            if abort():
+                self._quit = True
+                return False
+            if self.producer_error is not None:
+                raise self.producer_error
+            if self.source.error is not None:
+                raise self.source.error
+            if self.ring.full() or self._ended:
+                break
+            now = time.monotonic()
+            if self.ring.level() != level:
+                level, since = self.ring.level(), now
+            if (patience is not None and level > LOW_WATER and self.source.starving
+                    and now - since >= patience):
+                break
+            if on_wait is not None:
+                on_wait()
+            time.sleep(0.002)
+        self._prefilling = False
+        self._open_stream(sd)
+        return True
+
+    def _open_stream(self, sd) -> None:
+        factory = self._stream_factory
+        if factory is None:
+            sd = sd or load_sounddevice()
+            factory = sd.OutputStream
+        if sd is not None:
+            self._stop_exc, self._abort_exc = sd.CallbackStop, sd.CallbackAbort
+        try:
+            self.stream = factory(
+                samplerate=self.rate,
+                blocksize=self.block,
+                channels=self.channels,
+                dtype="float32",
+                callback=self._callback,
+                finished_callback=self.finished.set,
+                device=self.device,
+                latency=self.latency,
+            )
+            self.stream_started_at = time.monotonic()
+            self.last_callback = time.perf_counter()
+            self.stream.start()
+        except HavenError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - PortAudioError and friends
+            raise AudioDeviceError(f"cannot open the audio device ({exc})",
+                                   hint=FIX_NO_DEVICE) from None
+
+    def device_lost(self) -> bool:
+        """The stream ended without reaching the end or being stopped, or went silent."""
+        if self.stream is None:
+            return False
+        if self.finished.is_set():
+            return not (self.completed or self.stopped)
+        return time.perf_counter() - self.last_callback > STALL_S
+
+    def close(self) -> None:
+        """Stop everything (no fade: call ``stop()`` and wait for ``finished`` first)."""
+        self._quit = True
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            try:
+                if self.finished.is_set():
+                    stream.stop()
+                else:
+                    stream.abort()
+            except Exception:  # noqa: BLE001 - closing a lost device may fail; nothing to do
+                pass
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self.finished.set()
+        producer = self._producer
+        if producer is not None and producer is not threading.current_thread():
+            producer.join(2.0)
+
+    # --- the producer thread ---------------------------------------------------------------
+
+    def _ready(self, pos: int) -> bool:
+        source = self.source
+        return source.complete or pos + self._lookahead <= source.ready_until
+
+    def _resolve_seek(self):
+        index = self._seek_to
+        if index < 0:
+            return 0
+        chapters = self.source.timeline.chapters
+        if index >= len(chapters):
+            return None
+        start = chapters[index].start
+        return start if self.source.final_position(start) else None
+
+    def _produce(self) -> None:
+        try:
+            self._produce_loop()
+        except BaseException as exc:  # noqa: BLE001 - reported to the controlling thread
+            self.producer_error = exc
+
+    def _produce_loop(self) -> None:
+        import numpy as np
+
+        source, ring = self.source, self.ring
+        nap = self.block / self.rate / 4
+        gen = 0
+        stream = source.blocks(self.block, start=0)
+        pos = 0
+        pending = None
+        pending_pos = 0
+        holding = False
+        while not self._quit:
+            if source.error is not None:
+                time.sleep(nap)
+                continue
+            target_gen = self._target_gen
+            if target_gen != gen:
+                start = self._resolve_seek()
+                if start is None:
+                    source.starving = True
+                    source.refresh()
+                    time.sleep(nap)
+                    continue
+                gen = target_gen
+                stream = source.blocks(self.block, start=start)
+                pos = start
+                pending = None
+                holding = False
+                self._ended = False
+                self._started_gen = False
+            if self._ended or ring.full():
+                time.sleep(nap)
+                continue
+            if pending is None:
+                if not self._ready(pos):
+                    source.starving = True
+                    source.refresh()
+                    if self._ready(pos):
+                        continue
+                    if not self._prefilling and ring.level() < LOW_WATER and not self._pause_req:
+                        ring.push(HOLD, gen=gen)  # silence while speech is synthesized
+                        self._producer_gen = gen
+                        holding = holding or self._started_gen
+                        self.holding = True
+                    else:
+                        time.sleep(nap)
+                    continue
+                block = next(stream, None)
+                if block is None:
+                    ring.push(END, gen=gen)
+                    self._producer_gen = gen
+                    self._ended = True
+                    self.holding = False
+                    continue
+                pending, pending_pos = block, pos
+                pos += len(block)
+                if holding:  # back from a hold: fade in over one block
+                    n = len(pending)
+                    pending = pending * self._hold_up[-n:] if n < self.block else pending * self._hold_up
+                    holding = False
+            # Look one block ahead: if the next one is not ready, keep this one back.
+            if (source.complete and pos >= source.length) or self._ready(pos):
+                source.starving = False
+                ring.push(AUDIO, pending, pending_pos, gen)
+                self._producer_gen = gen  # the callback tells seek silence from underflow
+                self._started_gen = True
+                self.holding = False
+                pending = None
+                continue
+            source.starving = True
+            source.refresh()
+            if self._ready(pos):
+                continue
+            if self._prefilling or ring.level() > LOW_WATER or self._pause_req:
+                time.sleep(nap)
+                continue
+            # Speech is late: fade this block out and hold silence until it is there.
+            n = len(pending)
+            fade = self._hold_down[:n] if n < self.block else self._hold_down
+            ring.push(AUDIO, np.asarray(pending * fade, dtype=np.float32), pending_pos, gen)
+            self._producer_gen = gen
+            self._started_gen = True
+            pending = None
+            holding = True
+            self.holding = True
+            self.holds += 1
+
+    # --- the audio callback -----------------------------------------------------------------
+
+    def _log(self, code: int, at: int, frames: int = 0) -> None:
+        k = self._n_events
+        if k < MAX_EVENTS:
+            ev = self._events
+            ev[k, 0] = code
+            ev[k, 1] = self.device_frames + at
+            ev[k, 2] = self.position
+            ev[k, 3] = frames
+            self._n_events = k + 1
+
+    def _underflow(self, at: int, frames: int) -> None:
+        """Count silence inserted for an empty ring; a run of such buffers is one dropout."""
+        self.underflow_frames += frames
+        k = self._n_events
+        ev = self._events
+        if k and ev[k - 1, 0] == 8 and ev[k - 1, 1] + ev[k - 1, 3] == self.device_frames + at:
+            ev[k - 1, 3] += frames
+            return
+        self.underflows += 1
+        self._log(8, at, frames)
+
+    def events(self) -> list[dict]:
+        return [
+            {"event": EVENTS[int(c)], "device_frame": int(d), "position": int(p), "frames": int(f)}
+            for c, d, p, f in self._events[: self._n_events]
+        ]
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        t0 = time.perf_counter()
+        try:
+            if status.output_underflow:
+                self.device_underflows += 1
+            self._fill(outdata, frames)
+        except BaseException as exc:  # noqa: BLE001 - never let an error out unexplained
+            outdata.fill(0)
+            self.callback_error = f"{type(exc).__name__}: {exc}"
+            self._mode = DONE
+            raise self._abort_exc from None
+        finally:
+            self.device_frames += frames
+            self.callbacks += 1
+            t1 = time.perf_counter()
+            self.last_callback = t1
+            dt = t1 - t0
+            self.callback_time += dt
+            if dt > self.callback_max:
+                self.callback_max = dt
+        if self._mode == DONE:
+            raise self._stop_exc
+
+    def _begin_fade_out(self, at: int) -> None:
+        self._fade_pos = self.fade_len - self._fade_pos if self._mode == FADE_IN else 0
+        self._mode = FADE_OUT
+        self._log(1, at)
+
+    def _end_fade_out(self, at: int) -> None:
+        if self._stop_req:
+            self._mode = DONE
+            self.stopped = True
+            self._log(6, at)
+            return
+        if self._target_gen != self._gen:
+            self._gen = self._target_gen
+            self._off = 0
+            self._log(5, at)
+        if self._pause_req:
+            self._mode = SILENT
+            self._log(2, at)
+        else:
+            self._mode = FADE_IN
+            self._fade_pos = 0
+            self._log(3, at)
+
+    def _run_script(self, at: int) -> int:
+        """Apply scripted controls due at this frame; return frames to the next one."""
+        now = self.device_frames + at
+        while self._script_frames[self._script_i] <= now:
+            action = self._script_actions[self._script_i]
+            if action == "pause":
+                self._pause_req = True
+            elif action == "resume":
+                self._pause_req = False
+            elif action == "stop":
+                self._stop_req = True
+            self._script_i += 1
+        return self._script_frames[self._script_i] - now
+
+    def _fill(self, out, frames: int) -> None:
+        import numpy as np
+
+        ring = self.ring
+        done = 0
+        while done < frames:
+            room = min(frames - done, self._run_script(done), self._max_seg)
+            mode = self._mode
+            if mode == DONE:
+                out[done:].fill(0)
+                return
+            if mode == PLAY or mode == FADE_IN:
+                if self._stop_req or self._target_gen != self._gen or self._pause_req:
+                    self._begin_fade_out(done)
+                    continue
+            elif mode == SILENT:
+                if self._stop_req:
+                    self._mode = DONE
+                    self.stopped = True
+                    self._log(6, done)
+                    continue
+                if self._target_gen != self._gen:
+                    self._gen = self._target_gen
+                    self._off = 0
+                    self._log(5, done)
+                if self._pause_req:
+                    out[done : done + room].fill(0)
+                    self.paused_frames += room
+                    done += room
+                    continue
+                self._mode = FADE_IN
+                self._fade_pos = 0
+                self._log(3, done)
+                continue
+
+            i = ring.head()
+            if i < 0:  # nothing prepared
+                if mode == FADE_OUT:
+                    self._end_fade_out(done)
+                    continue
+                out[done : done + room].fill(0)
+                if self._gen != self._producer_gen or self._gen != self._target_gen:
+                    self.seek_frames += room
+                else:
+                    self._underflow(done, room)
+                done += room
+                continue
+            if ring.gen[i] != self._gen:  # left over from before a seek
+                ring.pop()
+                self._off = 0
+                continue
+            kind = ring.kind[i]
+            if kind == END:
+                if mode == FADE_OUT:
+                    self._end_fade_out(done)
+                    if self._mode == DONE:
+                        continue
+                self.completed = True
+                self._mode = DONE
+                self._log(7, done)
+                continue
+            avail = ring.frames[i] - self._off
+            if kind == HOLD:
+                if mode == FADE_OUT:
+                    self._end_fade_out(done)
+                    continue
+                m = min(room, avail)
+                out[done : done + m].fill(0)
+                self.hold_frames += m
+            else:
+                m = min(room, avail)
+                if mode == FADE_OUT or mode == FADE_IN:
+                    m = min(m, self.fade_len - self._fade_pos)
+                seg = out[done : done + m]
+                seg[:] = ring.data[i][self._off : self._off + m]
+                if mode == FADE_OUT:
+                    np.multiply(seg, self._down[self._fade_pos : self._fade_pos + m], out=seg)
+                elif mode == FADE_IN:
+                    np.multiply(seg, self._up[self._fade_pos : self._fade_pos + m], out=seg)
+                if self._vol != 1.0 or self._vol_target != 1.0:
+                    self._apply_volume(seg, m)
+                if self.first_audio_at is None:
+                    self.first_audio_at = time.monotonic()
+                self.position = ring.pos[i] + self._off + m
+                self.delivered += m
+            self._off += m
+            if self._off >= ring.frames[i]:
+                ring.pop()
+                self._off = 0
+            done += m
+            if kind == AUDIO and (mode == FADE_OUT or mode == FADE_IN):
+                self._fade_pos += m
+                if self._fade_pos >= self.fade_len:
+                    if mode == FADE_OUT:
+                        self._end_fade_out(done)
+                    else:
+                        self._mode = PLAY
+                        self._log(4, done)
+
+    def _apply_volume(self, seg, m: int) -> None:
+        import numpy as np
+
+        v0, v1 = self._vol, self._vol_target
+        if v0 == v1:
+            np.multiply(seg, v0, out=seg)
+            return
+        ramp = self._vol_buf[:m]  # a straight line from v0 to v1 over this segment
+        np.multiply(self._iota[:m], (v1 - v0) / m, out=ramp)
+        np.add(ramp, v0, out=ramp)
+        np.multiply(seg, ramp, out=seg)
+        self._vol = v1
+
+    # --- reporting -----------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        period = self.block / self.rate
+        mean = self.callback_time / self.callbacks if self.callbacks else 0.0
+        return {
+            "rate": self.rate,
+            "channels": self.channels,
+            "block": self.block,
+            "ring_blocks": self.ring.slots,
+            "fade_frames": self.fade_len,
+            "frames_delivered": self.delivered,
+            "practiced_s": round(self.delivered / self.rate, 6),
+            "device_frames": self.device_frames,
+            "underflows": self.underflows,
+            "underflow_frames": self.underflow_frames,
+            "device_underflows": self.device_underflows,
+            "holds": self.holds,
+            "hold_frames": self.hold_frames,
+            "paused_frames": self.paused_frames,
+            "seek_frames": self.seek_frames,
+            "completed": self.completed,
+            "stopped": self.stopped,
+            "callbacks": self.callbacks,
+            "callback_mean_ms": round(mean * 1000, 4),
+            "callback_max_ms": round(self.callback_max * 1000, 4),
+            "callback_share": round(mean / period, 5) if period else 0.0,
+            "callback_error": self.callback_error,
+            "events": self.events(),
+        }
+
+
+# --- a whole session ---------------------------------------------------------------------
+
+
+@dataclass
+class PlayResult:
+    exercise: str
+    title: str
+    planned_s: float
+    practiced_s: float
+    completed: bool
+    reason: str  # end | stopped | interrupted | terminated | device-lost
+    underflows: int = 0
+    holds: int = 0
+    session_id: str | None = None
+    journal_problem: str | None = None
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return {"interrupted": 130, "terminated": 143, "device-lost": 1}.get(self.reason, 0)
+
+
+class _Signals:
+    """SIGINT/SIGTERM/SIGHUP set a flag instead of raising in whatever code is running, so
+    stopping is always the same orderly path: fade, restore the terminal, record, exit."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self.event = threading.Event()
+        self._old: dict = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            try:
+                self._old[sig] = signal.signal(sig, self._handler)
+            except (OSError, ValueError):
+                pass
+
+    def _handler(self, signum, frame) -> None:
+        if self.received is None:
+            self.received = signum
+        self.event.set()
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            try:
+                signal.signal(sig, old)
+            except (OSError, ValueError):
+                pass
+        self._old.clear()
+
+
+class _Report:
+    """The optional JSON report (``HAVEN_PLAYBACK_REPORT``)."""
+
+    def __init__(self):
+        self.path = os.environ.get("HAVEN_PLAYBACK_REPORT") or None
+        self.data: dict = {"pid": os.getpid(), "stage": "starting",
+                           "started_monotonic": time.monotonic()}
+
+    def write(self, **values) -> None:
+        self.data.update(values)
+        if not self.path:
+            return
+        tmp = f"{self.path}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self.data, fh, default=str)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def parse_script_controls(text: str | None, rate: int) -> list[tuple[int, str]]:
+    """``"pause@2.0,resume@3.5"`` -> [(96000, "pause"), (168000, "resume")] (device clock)."""
+    if not text:
+        return []
+    result = []
+    for item in text.split(","):
+        action, sep, at = item.strip().partition("@")
+        if not sep or action not in ("pause", "resume", "stop"):
+            raise ValueError(f"bad scripted control {item!r} (use pause@S, resume@S, stop@S)")
+        result.append((int(round(float(at.rstrip("s")) * rate)), action))
+    return result
+
+
+def play(
+    script,
+    settings,
+    *,
+    exercise: str | None = None,
+    device=None,
+    quiet: bool = False,
+    captions: bool = True,
+    dim: bool = False,
+    checkin: bool = False,
+    record: bool = True,
+    ring_seconds: float | None = None,
+    script_controls: str | None = None,
+    notify: Callable[[str], None] | None = None,
+    stream_factory: Callable | None = None,
+    interactive: bool | None = None,
+) -> PlayResult:
+    """Play ``script`` with ``settings`` to the end, a stop, a signal or a lost device.
+
+    Order: signals are caught first (a flag, never an exception mid-way), the device is
+    checked (AudioDeviceError before anything is recorded), speech starts synthesizing in the
+    background, the journal row is written, the ring is pre-filled and the stream starts.
+    Whatever happens after that, the terminal is restored and the journal row is finished
+    with the practiced time counted from frames delivered (``completed`` only at the end).
+    A lost device raises AudioDeviceError after recording.
+    """
+    from player.streaming import StreamingSession
+
+    report = _Report()
+    signals = _Signals()
+    signals.install()
+    report.write(stage="started")
+    exercise = exercise or script.id or script.title
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    try:
+        sd = None
+        out_channels = settings.channels
+        if stream_factory is None:
+            sd = load_sounddevice()
+            device, device_name, out_channels = resolve_output(
+                sd, device, rate=settings.rate, channels=settings.channels
+            )
+            report.write(device=device_name)
+        if out_channels != settings.channels:
+            from dataclasses import replace
+
+            settings = replace(settings, channels=out_channels)
+
+        mood_before = None
+        if checkin and interactive and not signals.event.is_set():
+            signals.restore()  # Ctrl-C at a question skips it, as everywhere in click
+            mood_before = _prompt("prompt_mood")
+            signals.install()
+
+        session = StreamingSession(script, settings, notify=notify).start()
+        journal, session_id, problem = _journal_start(
+            record, exercise, script, session.timeline.duration_s, mood_before, notify
+        )
+        report.write(session_id=session_id)
+        progress = {"practiced_s": 0.0}
+        try:
+            result = _run(
+                session, settings, signals, report, progress,
+                device=device, sd=sd, quiet=quiet, captions=captions, dim=dim,
+                interactive=interactive, ring_seconds=ring_seconds,
+                script_controls=script_controls, stream_factory=stream_factory,
+                journal=journal, session_id=session_id,
+            )
+        except BaseException:
+            _journal_finish(journal, session_id, progress["practiced_s"], False, None, None,
+                            notify)
+            raise
+        finally:
+            session.close(timeout=0.5)
+        result.exercise, result.title = exercise, script.title
+        result.session_id, result.journal_problem = session_id, problem
+
+        mood_after = note = None
+        if checkin and interactive and result.reason in ("end", "stopped"):
+            signals.restore()
+            mood_after = _prompt("prompt_mood")
+            note = _prompt("prompt_note")
+        _journal_finish(journal, session_id, result.practiced_s, result.completed, mood_after,
+                        note, notify)
+        report.write(stage="finished", reason=result.reason, **result.stats)
+        if result.reason == "device-lost":
+            raise AudioDeviceError(
+                f"the audio device stopped working after {_clock(result.practiced_s)}; "
+                "the session is recorded as partial",
+                hint="check the connection, then play again (`haven devices` lists outputs)",
+            )
+        return result
+    finally:
+        signals.restore()
+
+
+def _run(session, settings, signals, report, progress, *, device, sd, quiet, captions, dim, interactive,
+         ring_seconds, script_controls, stream_factory, journal, session_id) -> PlayResult:
+    from player.controls import KeyReader
+    from player.display import SessionDisplay, Snapshot
+
+    rate = settings.rate
+    ring_blocks = None
+    if ring_seconds:
+        ring_blocks = max(LOW_WATER * 2, math.ceil(ring_seconds * rate / BLOCK))
+    player = Player(
+        session, device=device, ring_blocks=ring_blocks, stream_factory=stream_factory,
+        scripted=parse_script_controls(script_controls, rate),
+    )
+    keys = KeyReader(on_suspend=player.pause) if interactive else None
+    display = SessionDisplay(enabled=not quiet and sys.stdout.isatty(), captions=captions,
+                             dim=dim, keys=keys is not None)
+    reason = "end"
+    last_progress = time.monotonic()
+
+    def snapshot() -> Snapshot:
+        return Snapshot.of(player, session)
+
+    try:
+        display.start()
+        if keys is not None and not keys.start():
+            keys = None
+        started = player.start(
+            sd=sd, abort=signals.event.is_set,
+            on_wait=lambda: display.update(snapshot(), preparing=True),
+            patience=None if ring_seconds else PREFILL_PATIENCE_S,
+        )
+        report.write(stage="playing" if started else "stopping",
+                     stream_started_monotonic=player.stream_started_at)
+        while started:
+            if signals.event.is_set() and not player._stop_req:
+                player.stop()
+            if keys is not None:
+                for key in keys.read():
+                    _handle_key(player, key)
+            if session.error is not None and not player._stop_req:
+                player.stop()
+            if player.producer_error is not None:
+                raise player.producer_error
+            if player.finished.wait(0.02):
+                break
+            if player.device_lost():
+                reason = "device-lost"
+                break
+            display.update(snapshot())
+            now = time.monotonic()
+            if journal is not None and now - last_progress >= PROGRESS_EVERY_S:
+                last_progress = now
+                try:
+                    journal.update_progress(session_id, player.delivered / rate)
+                except HavenError:
+                    pass
+    finally:
+        if player.stream is not None and not player.finished.is_set():
+            player.stop()
+            player.finished.wait(0.5)
+        player.close()
+        progress["practiced_s"] = player.delivered / rate
+        if keys is not None:
+            keys.stop()
+        display.stop()
+    if session.error is not None:
+        raise session.error
+    if reason != "device-lost":
+        if player.completed:
+            reason = "end"
+        elif signals.received is not None:
+            reason = "interrupted" if signals.received == signal.SIGINT else "terminated"
+        else:
+            reason = "stopped"
+    stats = player.stats()
+    stats["first_audio_monotonic"] = player.first_audio_at
+    return PlayResult(
+        exercise="", title="",
+        planned_s=session.timeline.duration_s,
+        practiced_s=player.delivered / rate,
+        completed=player.completed and reason == "end",
+        reason=reason,
+        underflows=player.underflows,
+        holds=player.holds,
+        stats=stats,
+    )
+
+
+def _handle_key(player: Player, key: str) -> None:
+    if key == " ":
+        player.toggle_pause()
+    elif key in ("n", "N"):
+        player.next_section()
+    elif key in ("p", "P"):
+        player.previous_section()
+    elif key in ("+", "="):
+        player.change_volume(VOLUME_STEP_DB)
+    elif key in ("-", "_"):
+        player.change_volume(-VOLUME_STEP_DB)
+    elif key in ("q", "Q"):
+        player.stop()
+
+
+def _prompt(name: str):
+    """Ask with the journal's check-in prompt ``name`` (None when skipped or unavailable)."""
+    try:
+        from player import cli_journal
+    except ImportError:
+        return None
+    helper = getattr(cli_journal, name, None)
+    return helper() if helper is not None else None
+
+
+def _journal_start(record, exercise, script, planned_s, mood_before, notify):
+    if not record:
+        return None, None, None
+    try:
+        from player.journal import Journal
+
+        journal = Journal.open()
+        session_id = journal.start_session(
+            exercise, script.title, script.category, planned_s=round(planned_s, 3),
+            mood_before=mood_before,
+        )
+        return journal, session_id, None
+    except (HavenError, ImportError, OSError) as exc:
+        if notify is not None:
+            notify(f"this session is not being recorded in your journal ({exc})")
+        return None, None, str(exc)
+
+
+def _journal_finish(journal, session_id, practiced_s, completed, mood_after, note, notify):
+    if journal is None or session_id is None:
+        return
+    try:
+        journal.finish_session(session_id, round(practiced_s, 3), completed,
+                               mood_after=mood_after, note=note)
+    except HavenError as exc:
+        if notify is not None:
+            notify(f"could not record the session in your journal ({exc})")
+    finally:
+        try:
+            journal.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    m, s = divmod(seconds, 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,389 @@
+"""A session that starts playing before its speech is synthesized.
+
+``render.prepare_script`` synthesizes every clip, then compiles the timeline. Playback cannot
+wait for that: a long script on a cold cache takes seconds. A :class:`StreamingSession`
+instead
+
+1. plans the session gain at once from the *plan timeline* (clip lengths estimated from the
+   text, ``render.plan_timeline``), exactly as a file render does, so playing and rendering
+   give identical samples (see ``player.mixer``);
+2. synthesizes (or loads from the cache) the clips in script order in a background thread,
+   in the speech worker processes, normalizing each as it arrives;
+3. recompiles the timeline as clips arrive. Unknown clips are compiled with length 0. An
+   event's position depends only on the clips *before* it, so everything before the first
+   event whose clip is still missing (the *frontier*) is final: the same positions, the same
+   audio as the finished session. Effects tied to the end of the session (closing fades,
+   the bedtime fade, a bed's last fade-out) can only move later as clips arrive, so taking
+   them from the length-0 compile gives a safe bound too. ``ready_until`` is the smaller of
+   the two: the mixer of the current compile renders ``[0, ready_until)`` exactly as the
+   final mixer will.
+
+The player only ever asks for blocks below ``ready_until`` (or anything once ``complete``);
+if synthesis falls behind it holds silence instead of guessing. With ``--minutes`` every
+clip's length takes part in fitting, so nothing is final before all clips are there: the
+session then waits for synthesis before its first block (``needs_all``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from player import model
+from player.timeline import (
+    AMBIENT_FADE_S,
+    SpeechRequest,
+    Timeline,
+    compile_timeline,
+    estimate_clip_length,
+    speech_requests,
+)
+
+# Recompile at most this often while clips stream in (a compile is a few milliseconds of
+# pure Python; the player is told the moment it is starving, which bypasses the limit).
+REBUILD_INTERVAL_S = 0.25
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _State:
+    """One consistent view of the session, swapped atomically as clips arrive."""
+
+    timeline: Timeline | None  # compiled with unknown clips at length 0 (None: not yet)
+    display: Timeline  # unknown clips at their estimated length: for the display
+    mixer: object | None
+    ready_until: int
+    complete: bool
+
+
+class StreamingSession:
+    """A session whose audio is final up to ``ready_until`` and grows as speech arrives.
+
+    Has ``rate``, ``channels``, ``length`` and ``render(start, n)`` like a Mixer, so
+    ``blocks(block, start=...)`` gives the limited stream (``mixer.limited_blocks``).
+    """
+
+    def __init__(
+        self,
+        script: model.Script,
+        settings,
+        *,
+        notify: Callable[[str], None] | None = None,
+    ):
+        import numpy as np
+
+        from player.mixer import plan_loudness
+        from player.render import plan_timeline
+
+        self.script = script
+        self.settings = settings
+        self.rate = settings.rate
+        self.channels = settings.channels
+        self.notify = notify
+        self.requests: list[SpeechRequest] = speech_requests(script, settings.overrides)
+        self.plan_timeline = plan_timeline(script, settings)
+        self.plan = plan_loudness(
+            self.plan_timeline, channels=self.channels, target_lufs=settings.target_lufs
+        )
+        self.needs_all = settings.minutes is not None and bool(self.requests)
+        self.error: BaseException | None = None
+        self.starving = False  # set by the player when it waits for speech
+        self.synthesized = 0
+        self._clips: dict[SpeechRequest, np.ndarray] = {}
+        self._empty = np.zeros(0, dtype=np.float32)
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_rebuild = -1e9
+        self._built_prefix = -1
+        self._build_lock = threading.Lock()  # never taken by the audio callback
+        self._state: _State = self._build()
+
+    # --- the source interface the player and limited_blocks use ------------------------
+
+    @property
+    def length(self) -> int:
+        state = self._state
+        return state.timeline.length if state.timeline is not None else 0
+
+    @property
+    def ready_until(self) -> int:
+        return self._state.ready_until
+
+    @property
+    def complete(self) -> bool:
+        return self._state.complete
+
+    @property
+    def timeline(self) -> Timeline:
+        """The best current timeline for showing: final when complete, else estimated."""
+        return self._state.display
+
+    @property
+    def mixer(self):
+        return self._state.mixer
+
+    def final_position(self, position: int) -> bool:
+        """Whether ``position`` (e.g. a chapter start) can no longer move."""
+        state = self._state
+        return state.complete or position < state.ready_until
+
+    def render(self, start: int, n: int):
+        return self._state.mixer.render(start, n)
+
+    def blocks(self, block: int, *, start: int = 0):
+        from player.mixer import limited_blocks
+
+        return limited_blocks(self, block, start=start)
+
+    # --- synthesis ---------------------------------------------------------------------
+
+    def start(self) -> "StreamingSession":
+        """Begin loading and synthesizing speech in the background."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._synthesize_all, name="haven-speech", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def prepare_all(self) -> "StreamingSession":
+        """Synthesize everything now, in this thread (tests, benchmarks, rendering)."""
+        self._synthesize_all()
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop synthesizing (worker processes are ended); safe to call more than once."""
+        self._cancel.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def add_clip(self, request: SpeechRequest, samples) -> None:
+        """Take one synthesized clip (any order); rebuilds when the final part grows."""
+        from player.mixer import normalize_clip
+
+        if self._cancel.is_set():
+            raise _Cancelled
+        if request in self._clips:
+            return
+        self._clips[request] = normalize_clip(samples, self.rate, request.volume)
+        self.synthesized = len(self._clips)
+        prefix = self._known_prefix()
+        if prefix == self._built_prefix and not self._all_known():
+            return
+        now = time.monotonic()
+        if self._all_known() or self.starving or now - self._last_rebuild >= REBUILD_INTERVAL_S:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Recompile if clips arrived since the last compile (the player calls this when it
+        is waiting for speech)."""
+        with self._build_lock:
+            if self._known_prefix() != self._built_prefix or (
+                self._all_known() and not self._state.complete
+            ):
+                self._state = self._build()
+
+    def _all_known(self) -> bool:
+        return len(self._clips) >= len(self.requests)
+
+    def _known_prefix(self) -> int:
+        """How many requests, in order of first use, are known."""
+        for i, request in enumerate(self.requests):
+            if request not in self._clips:
+                return i
+        return len(self.requests)
+
+    def _synthesize_all(self) -> None:
+        try:
+            _synthesize_in_order(
+                self.requests,
+                sample_rate=self.rate,
+                jobs=self.settings.jobs,
+                timeout_s=self.settings.speech_timeout_s,
+                notify=self.notify,
+                deliver=self.add_clip,
+                cancelled=self._cancel.is_set,
+            )
+        except _Cancelled:
+            return
+        except BaseException as exc:  # noqa: BLE001 - reported to the player's thread
+            self.error = exc
+            return
+        self.refresh()
+
+    # --- compiling ---------------------------------------------------------------------
+
+    def _build(self) -> _State:
+        from player.mixer import Mixer
+
+        self._last_rebuild = time.monotonic()
+        self._built_prefix = self._known_prefix()
+        known = dict(self._clips)  # a snapshot: the synthesis thread keeps adding
+        complete = len(known) >= len(self.requests)
+        settings = self.settings
+        overrides = settings.overrides
+        rate = self.rate
+
+        if self.needs_all and not complete:
+            return _State(None, self.plan_timeline, None, 0, False)
+
+        def low(request: SpeechRequest) -> int:
+            clip = known.get(request)
+            return len(clip) if clip is not None else 0
+
+        timeline = compile_timeline(
+            self.script, low, rate=rate, minutes=settings.minutes, overrides=overrides
+        )
+        clips = {r: known.get(r, self._empty) for r in self.requests}
+        mixer = Mixer(
+            timeline,
+            clips,
+            target_lufs=settings.target_lufs,
+            channels=self.channels,
+            plan=self.plan,
+            normalized=True,
+        )
+        if complete:
+            return _State(timeline, timeline, mixer, timeline.length, True)
+
+        frontier = min(
+            (ev.start for ev in timeline.speech if ev.request not in known),
+            default=timeline.length,
+        )
+        ready = min(frontier, end_effects_start(timeline))
+
+        def estimated(request: SpeechRequest) -> int:
+            clip = known.get(request)
+            return len(clip) if clip is not None else estimate_clip_length(request, rate)
+
+        display = compile_timeline(
+            self.script, estimated, rate=rate, minutes=settings.minutes, overrides=overrides
+        )
+        return _State(timeline, display, mixer, max(0, ready), False)
+
+
+def end_effects_start(timeline: Timeline) -> int:
+    """The earliest sample touched by anything tied to the end of ``timeline``.
+
+    Closing fade, the last bed's fade-out, the bedtime fade and the closing bell all sit at
+    or after it, and all move later (never earlier) as unknown clips get their real length.
+    """
+    rate = timeline.rate
+    length = timeline.length
+    bed_out = max(int(round(AMBIENT_FADE_S * rate)), timeline.bed_fade_out)
+    points = [length - rate, length - bed_out]  # a second's margin for the limiter look-ahead
+    if timeline.fade_out:
+        points.append(length - timeline.fade_out)
+    if timeline.sleep_fade is not None:
+        points.append(timeline.sleep_fade[0])
+    for bell in timeline.bells:
+        if bell.closing:
+            points.append(bell.strikes[0])
+    return max(0, min(points))
+
+
+def _synthesize_in_order(
+    requests: list[SpeechRequest],
+    *,
+    sample_rate: int,
+    jobs: int | None,
+    timeout_s: float,
+    notify: Callable[[str], None] | None,
+    deliver: Callable[[SpeechRequest, object], None],
+    cancelled: Callable[[], bool],
+) -> None:
+    """Like ``speech.synthesize``, but hands over each clip as soon as it exists.
+
+    Cached clips come first (in order, no worker started); the rest go, in order, to worker
+    processes that are reused for every clip. Same keys, same cache entries, same samples as
+    ``speech.synthesize``, which file rendering uses.
+    """
+    import numpy as np
+
+    from player import speech
+    from player.speech import cache
+    from player.speech.engines import select_engine
+    from player.speech.workers import Task, WorkerPool
+
+    jobs = speech.default_jobs() if jobs is None else jobs
+    told: set[str] = set()
+
+    def tell(message: str | None) -> None:
+        if message and message not in told:
+            told.add(message)
+            if notify is not None:
+                notify(message)
+
+    engines: dict = {}
+    by_key: dict[str, list[SpeechRequest]] = {}
+    info: dict[str, tuple] = {}
+    for request in requests:
+        if request.engine not in engines:
+            engine_id, engine_cls, notice = select_engine(request.engine)
+            tell(notice)
+            engines[request.engine] = (engine_id, engine_cls, engine_cls.version())
+        engine_id, engine_cls, version = engines[request.engine]
+        key = cache.make_key(
+            text=request.text, engine=engine_id, engine_version=version, voice=request.voice,
+            rate=request.rate, volume=request.volume, sample_rate=sample_rate,
+        )
+        by_key.setdefault(key, []).append(request)
+        info.setdefault(key, (request, engine_id, engine_cls, version))
+
+    def hand_over(key: str, samples) -> None:
+        if cancelled():
+            raise _Cancelled
+        for request in by_key[key]:
+            deliver(request, samples)
+
+    misses: dict[str, dict[str, Task]] = {}
+    for key, (request, engine_id, _cls, _version) in info.items():
+        if cancelled():
+            raise _Cancelled
+        if not request.text.strip():
+            hand_over(key, np.zeros(0, dtype=np.float32))
+            continue
+        hit = cache.load(key, sample_rate)
+        if hit is not None:
+            samples, notice = hit
+            tell(notice)
+            hand_over(key, samples)
+            continue
+        misses.setdefault(engine_id, {})[key] = Task(
+            text=request.text, voice=request.voice, rate=float(request.rate),
+            volume=float(request.volume), sample_rate=sample_rate,
+        )
+
+    cache_failed = False
+
+    def made(key: str, result) -> None:
+        nonlocal cache_failed
+        request, engine_id, _cls, version = info[key]
+        tell(result.notice)
+        try:
+            cache.store(
+                key, result.samples, sample_rate=sample_rate, notice=result.notice,
+                request={
+                    "text": request.text, "engine": engine_id, "engine_version": version,
+                    "voice": request.voice, "rate": request.rate, "volume": request.volume,
+                },
+            )
+        except OSError as exc:
+            if not cache_failed:
+                cache_failed = True
+                tell(f"could not save speech to the cache ({exc.strerror or exc}); continuing")
+        hand_over(key, result.samples)
+
+    for engine_id, tasks in misses.items():
+        engine_cls = info[next(iter(tasks))][2]
+        with WorkerPool(engine_id, jobs=min(jobs, len(tasks)), timeout_s=timeout_s,
+                        fix_for=engine_cls.fix_for) as pool:
+            pool.run(tasks, made)

@@ -1,0 +1,123 @@
+"""Acceptance: Ctrl-C at random points of `haven play`, twenty times.
+
+Each run plays a built-in session on a terminal (a pseudo-terminal, so the keyboard reader
+puts it in cbreak mode and the live display runs) into the ALSA capture device, and gets
+SIGINT after a random delay counted from the moment the player has its signal handlers (the
+report file appears): anywhere in preparing speech, pre-filling, or playing. Every run must
+end with exit code 130, the terminal's settings exactly as before, and the session in the
+journal as partial, with practiced time within one block of the frames the player reports
+it delivered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from player.playback import BLOCK
+
+CAPTURE_CONF = Path(__file__).parents[2] / "shared" / "alsa" / "capture.conf"
+RATE = 48000
+RUNS = 20
+
+pytestmark = pytest.mark.skipif(
+    not CAPTURE_CONF.is_file(),
+    reason=f"the ALSA capture configuration is missing ({CAPTURE_CONF}); "
+    "it comes with the project's shared material",
+)
+
+
+def drain(fd: int, sink: bytearray, timeout: float) -> None:
+    ready, _, _ = select.select([fd], [], [], timeout)
+    if ready:
+        try:
+            sink.extend(os.read(fd, 65536))
+        except OSError:
+            pass
+
+
+def play_and_interrupt(home: Path, report: Path, delay: float, script: str) -> dict:
+    master, slave = os.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        env = dict(
+            os.environ,
+            HAVEN_HOME=str(home),
+            HAVEN_PLAYBACK_REPORT=str(report),
+            ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{CAPTURE_CONF}",
+            HAVEN_CAPTURE="/dev/null",
+            TERM="xterm",
+            COLUMNS="100",
+            LINES="30",
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "player", "play", script],
+            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+        )
+        output = bytearray()
+        deadline = time.monotonic() + 60
+        while not report.exists():  # the player has installed its signal handlers
+            assert proc.poll() is None, output.decode(errors="replace")
+            assert time.monotonic() < deadline, "the player never started"
+            drain(master, output, 0.01)
+        fire = time.monotonic() + delay
+        while time.monotonic() < fire and proc.poll() is None:
+            drain(master, output, 0.005)
+        proc.send_signal(signal.SIGINT)
+        while proc.poll() is None:
+            assert time.monotonic() < deadline + 30, "the player did not stop"
+            drain(master, output, 0.02)
+        drain(master, output, 0.05)
+        after = termios.tcgetattr(slave)
+        text = output.decode(errors="replace")
+        return {"code": proc.returncode, "restored": before == after, "before": before,
+                "after": after, "output": text, "report": json.loads(report.read_text())}
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_random_points_always_exits_130_restores_and_records(tmp_path, monkeypatch):
+    from player.journal import Journal
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAVEN_HOME", str(home))
+    rng = random.Random(20261123)
+    seen_rows = 0
+    stages = []
+    for run in range(RUNS):
+        # Mostly while playing, some while speech is still being prepared (the first runs
+        # start with a cold speech cache) or the ring is being filled.
+        delay = rng.uniform(0.0, 0.4) if run % 4 == 0 else rng.uniform(0.3, 3.0)
+        script = "three-minute-breathing-space" if run % 2 else "self-compassion-break"
+        report_path = tmp_path / f"report-{run}.json"
+        result = play_and_interrupt(home, report_path, delay, script)
+        where = f"run {run} (Ctrl-C after {delay:.2f} s)"
+        assert result["code"] == 130, (where, result["output"][-2000:])
+        assert result["restored"], (where, result["before"], result["after"])
+        assert "Traceback" not in result["output"], (where, result["output"][-2000:])
+        report = result["report"]
+        assert report["stage"] == "finished" and report["reason"] == "interrupted", where
+        stages.append(report.get("stream_started_monotonic") is not None)
+        with Journal.open() as journal:
+            rows = journal.sessions()
+            assert len(rows) == seen_rows + 1, where
+            seen_rows += 1
+            row = journal.get(report["session_id"])
+        assert row.exercise == script and not row.completed, where
+        assert row.ended_at is not None, where
+        delivered = report["frames_delivered"]
+        assert abs(row.practiced_s * RATE - delivered) <= BLOCK, (where, row.practiced_s,
+                                                                   delivered)
+    assert any(stages), "no run was interrupted while playing"
