@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml tools/system-deps.sh
 	@bash tools/system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,neural]'
 	@touch $(STAMP)
 
 setup: $(STAMP)

