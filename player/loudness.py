@@ -73,16 +73,21 @@ def k_weight(x: np.ndarray, rate: int) -> np.ndarray:
     return sosfilt(k_weighting_sos(rate), np.asarray(x, dtype=np.float64), axis=0)
 
 
-def k_energy_cumsum(x: np.ndarray, rate: int) -> np.ndarray:
-    """Cumulative K-weighted energy of a mono signal, with a leading zero (length n + 1).
+def k_weight_fft(x: np.ndarray, rate: int) -> np.ndarray:
+    """K-weighted copy of a mono signal (float64), filtered from rest in the frequency domain.
 
-    Filtered in the frequency domain with numpy only: zero padding longer than the filter's
-    response makes this the same linear filtering as an IIR pass from rest, without paying
-    for ``import scipy.signal`` (over half a second) on the way to the first audio block.
+    Zero padding longer than the filter's response makes this the same linear filtering as an
+    IIR pass from rest, with numpy only: no ``import scipy.signal`` (over half a second) on
+    the way to the first audio block.
     """
     x = np.asarray(x, dtype=np.float64)
     nfft = 1 << int(math.ceil(math.log2(len(x) + rate // 2 + 1)))
-    weighted = np.fft.irfft(np.fft.rfft(x, nfft) * _k_bins(nfft, int(rate)), nfft)[: len(x)]
+    return np.fft.irfft(np.fft.rfft(x, nfft) * _k_bins(nfft, int(rate)), nfft)[: len(x)]
+
+
+def k_energy_cumsum(x: np.ndarray, rate: int) -> np.ndarray:
+    """Cumulative K-weighted energy of a mono signal, with a leading zero (length n + 1)."""
+    weighted = k_weight_fft(x, rate)
     return np.concatenate(([0.0], np.cumsum(weighted * weighted)))
 
 

