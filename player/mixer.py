@@ -373,20 +373,33 @@ class Mixer:
             a, b = max(s, start), min(s + bell_len, end)
             center[a - start : b - start] += self._bell[a - s : b - s] * self._bell_amp
 
+        # Envelopes (raised cosines) are computed only for blocks that overlap a fade: where
+        # a level is steady the cosine gives exactly 1.0 (or 0.0), so a scalar gives the very
+        # same samples. Computing them over every block was most of the mixing time of a
+        # session with a bed (bench P5: 3.3 s of 6.4 s for 30 minutes of bedtime-body-scan).
         positions = None
         fade = self.timeline.sleep_fade
         if fade is not None and end > fade[0]:
-            positions = np.arange(start, end, dtype=np.float64)
-            center *= sleep_envelope(self.timeline, positions)
+            if start >= fade[1]:
+                center *= 0.0  # after the bedtime fade: the envelope is exactly 0
+            else:
+                positions = np.arange(start, end, dtype=np.float64)
+                center *= sleep_envelope(self.timeline, positions)
 
-        out = np.repeat(center[:, None], self.channels, axis=1)
+        out = np.empty((n, self.channels), dtype=np.float64)
+        out[:] = center[:, None]  # broadcasting: several times faster than np.repeat
         for layer in self._layers:
             if layer[0] >= end or layer[3] <= start:
+                continue
+            bed = layer[5].render(start, n)
+            if layer[1] <= start and end <= layer[2]:
+                # Between its fades env is exactly 1.0. float64, as the envelope's product is
+                # (a Python float would keep the float32 bed in float32).
+                out += bed[:, : self.channels] * np.float64(layer[4])
                 continue
             if positions is None:
                 positions = np.arange(start, end, dtype=np.float64)
             env = self._layer_envelope(layer, positions) * layer[4]
-            bed = layer[5].render(start, n)
             out += bed[:, : self.channels] * env[:, None]
 
         if self.timeline.fade_out and end > self.length - self.timeline.fade_out:

@@ -27,7 +27,10 @@ from player.timeline import (
 )
 
 DEFAULT_RATE = 48000
-BLOCK = 8192
+# Frames per block when writing files: large, because each block costs some fixed Python
+# work in the mixer, the limiter and the writer (bench P5: 30 minutes rendered in 2.0 s with
+# 8192-frame blocks, 1.3 s with 65536), and the samples do not depend on the block size.
+BLOCK = 65536
 
 # Extension -> (soundfile format, subtype). WAV keeps the session's float samples exactly.
 FORMATS = {
