@@ -400,9 +400,21 @@ def _bell(rate: int) -> np.ndarray:
 def bell_strike(rate: int) -> np.ndarray:
     """One struck singing bowl, mono float32, ``BELL_LENGTH_S`` long, peak ``BELL_PEAK``.
 
-    Deterministic and cached per rate; the array is read-only (shared by every caller).
+    Deterministic and cached per rate, in memory and on disk (``player.memo``: synthesizing
+    it takes ~0.15 s, on the way to a session's first audio); the array is read-only
+    (shared by every caller).
     """
-    return _bell(int(rate))
+    return _bell_cached(int(rate))
+
+
+@lru_cache(maxsize=4)
+def _bell_cached(rate: int) -> np.ndarray:
+    from player import memo
+
+    # float32 -> float64 -> float32 is exact, so a cached bell is the synthesized one.
+    out = memo.cached_array("bell", rate, lambda: _bell(rate)).astype(np.float32)
+    out.setflags(write=False)
+    return out
 
 
 @lru_cache(maxsize=4)
