@@ -118,6 +118,21 @@ def load_sounddevice():
     return sounddevice
 
 
+def _preload_sounddevice() -> threading.Thread:
+    """Start importing sounddevice in a thread; ``load_sounddevice`` then finds it loaded,
+    or raises the same error again (a failed import leaves nothing behind)."""
+
+    def run() -> None:
+        try:
+            load_sounddevice()
+        except BaseException:  # noqa: BLE001 - the main thread's own call reports it
+            pass
+
+    thread = threading.Thread(target=run, name="haven-sounddevice", daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass(frozen=True)
 class OutputDevice:
     index: int
@@ -958,9 +973,11 @@ def play(
 ) -> PlayResult:
     """Play ``script`` with ``settings`` to the end, a stop, a signal or a lost device.
 
-    Order: signals are caught first (a flag, never an exception mid-way), the device is
-    checked (AudioDeviceError before anything is recorded), speech starts synthesizing in the
-    background, the journal row is written, the ring is pre-filled and the stream starts.
+    Order: signals are caught first (a flag, never an exception mid-way), the session is
+    prepared (computing only) while sounddevice loads in a thread, the device is checked
+    (AudioDeviceError before anything is recorded or synthesized), speech starts synthesizing
+    in the background, the journal row is written, the ring is pre-filled and the stream
+    starts.
     Whatever happens after that, the terminal is restored and the journal row is finished
     with the practiced time counted from frames delivered (``completed`` only at the end).
     A lost device raises AudioDeviceError after recording.
@@ -977,7 +994,14 @@ def play(
     try:
         sd = None
         out_channels = settings.channels
+        # Time to first audio (bench P2): importing sounddevice runs `ldconfig -p` and
+        # PortAudio's initialization, ~60 ms of C and waiting that a thread can do while this
+        # one prepares the session (numpy, loudness plan, first timeline), which starts no
+        # synthesis and records nothing: so the device is still checked before either.
+        preload = _preload_sounddevice() if stream_factory is None else None
+        session = StreamingSession(script, settings, notify=notify)
         if stream_factory is None:
+            preload.join()
             sd = load_sounddevice()
             device, device_name, out_channels = resolve_output(
                 sd, device, rate=settings.rate, channels=settings.channels
@@ -987,6 +1011,7 @@ def play(
             from dataclasses import replace
 
             settings = replace(settings, channels=out_channels)
+            session = StreamingSession(script, settings, notify=notify)
 
         mood_before = None
         if checkin and interactive and not signals.event.is_set():
@@ -994,7 +1019,7 @@ def play(
             mood_before = _prompt("prompt_mood")
             signals.install()
 
-        session = StreamingSession(script, settings, notify=notify).start()
+        session.start()
         journal, session_id, problem = _journal_start(
             record, exercise, script, session.timeline.duration_s, mood_before, notify
         )
