@@ -100,7 +100,10 @@ def test_ctrl_c_at_random_points_always_exits_130_restores_and_records(tmp_path,
         # Mostly while playing, some while speech is still being prepared (the first runs
         # start with a cold speech cache) or the ring is being filled.
         delay = rng.uniform(0.0, 0.4) if run % 4 == 0 else rng.uniform(0.3, 3.0)
-        script = "three-minute-breathing-space" if run % 2 else "self-compassion-break"
+        # Sessions of about 10 minutes: the capture device is not paced, so a session plays
+        # through in its length / ~75 (8 s here), well after the latest Ctrl-C (3 s). A 3- or
+        # 5-minute one ended before it once playback got faster, and exited 0, rightly.
+        script = "mindful-breathing" if run % 2 else "loving-kindness"
         report_path = tmp_path / f"report-{run}.json"
         result = play_and_interrupt(home, report_path, delay, script)
         where = f"run {run} (Ctrl-C after {delay:.2f} s)"
