@@ -129,7 +129,6 @@ def plan_timeline(script: model.Script, settings: SessionSettings) -> Timeline:
     )
 
 
-
 def prepare_session(
     name: str,
     settings: SessionSettings = SessionSettings(),
@@ -191,6 +190,8 @@ def render_to_file(
             tmp_name, "w", samplerate=mixer.rate, channels=mixer.channels, format=fmt,
             subtype=subtype,
         ) as out:
+            if fmt == "WAV":
+                _no_peak_chunk(out)
             out.title = session.timeline.title or session.script.title
             out.software = "Haven"
             for chunk in mixer.blocks(block, progress=progress):
@@ -212,6 +213,15 @@ def render_to_file(
             raise HavenError(f"cannot write '{path}': {exc}") from exc
         raise
     return RenderResult(path, frames, mixer.rate, mixer.channels, chapters)
+
+
+def _no_peak_chunk(out) -> None:
+    """Ask libsndfile not to write its PEAK chunk: it holds a timestamp, which would make two
+    renders of the same session differ in bytes."""
+    import soundfile as sf
+
+    SFC_SET_ADD_PEAK_CHUNK = 0x1050  # from sndfile.h
+    sf._snd.sf_command(out._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
 
 
 def add_wav_chapters(filename: str, timeline: Timeline) -> int:
