@@ -98,9 +98,21 @@ def _parse_voice(value: str | None) -> tuple[str | None, str | None]:
 def _session_settings(
     minutes, params, voice, rate, ambient, loudness, sample_rate=48000
 ):
+    from player import config
     from player.render import SessionSettings
     from player.timeline import Overrides
 
+    # Options given on the command line win; then settings the user chose in config.toml.
+    chosen = config.load_config()
+    if rate is None and "voice.rate" in chosen.explicit:
+        rate = float(chosen.get("voice.rate"))
+    if loudness is None:
+        loudness = float(chosen.get("audio.loudness_lufs"))
+    if ambient is None and "ambient.sound" in chosen.explicit:
+        ambient = chosen.get("ambient.sound")
+    ambient_level = (
+        float(chosen.get("ambient.level_db")) if "ambient.level_db" in chosen.explicit else None
+    )
     engine, voice_name = _parse_voice(voice)
     if minutes is not None and minutes <= 0:
         raise BadInputError("--minutes must be more than 0")
@@ -120,7 +132,8 @@ def _session_settings(
         minutes=minutes,
         params=_parse_params(params),
         overrides=Overrides(
-            engine=engine, voice=voice_name, rate=rate or 1.0, ambient=ambient
+            engine=engine, voice=voice_name, rate=rate or 1.0, ambient=ambient,
+            ambient_level_db=ambient_level,
         ),
         target_lufs=loudness,
     )
@@ -135,8 +148,8 @@ def session_options(func):
         click.option("--voice", metavar="[ENGINE:]VOICE", help="Voice to speak with (see 'haven voices')."),
         click.option("--rate", type=float, help="Speaking speed relative to normal, e.g. 0.9."),
         click.option("--ambient", metavar="SOUND", help="Background bed: pink-noise, brown-noise, white-noise or none."),
-        click.option("--loudness", type=float, default=-18.0, show_default=True, metavar="LUFS",
-                     help="Integrated loudness of the result."),
+        click.option("--loudness", type=float, default=None, metavar="LUFS",
+                     help="Integrated loudness of the result (default: the audio.loudness_lufs setting, -18)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -473,8 +486,8 @@ def play(name, minutes, params, voice, rate, ambient, loudness, device, quiet, n
 @click.option("--cues", type=click.Choice(["tones", "voice", "both", "none"]), default="tones",
               show_default=True, help="How each phase is signalled.")
 @click.option("--ambient", metavar="SOUND", help="Background bed: pink-noise, brown-noise, white-noise or none.")
-@click.option("--loudness", type=float, default=-18.0, show_default=True, metavar="LUFS",
-              help="Integrated loudness.")
+@click.option("--loudness", type=float, default=None, metavar="LUFS",
+              help="Integrated loudness (default: the audio.loudness_lufs setting, -18).")
 @playback_options
 def breathe(pattern, minutes, bpm, ramp_to, cues, ambient, loudness, device, quiet, no_captions,
             dim, checkin, buffer_seconds, script_controls) -> None:
@@ -494,8 +507,8 @@ def breathe(pattern, minutes, bpm, ramp_to, cues, ambient, loudness, device, qui
 @click.option("--every", metavar="DURATION", help="An interval bell this often, e.g. 5m.")
 @click.option("--bells", metavar="TIMES", help="Bells exactly at these times, e.g. 0,25m,30m.")
 @click.option("--ambient", metavar="SOUND", help="Background bed: pink-noise, brown-noise, white-noise or none.")
-@click.option("--loudness", type=float, default=-18.0, show_default=True, metavar="LUFS",
-              help="Integrated loudness.")
+@click.option("--loudness", type=float, default=None, metavar="LUFS",
+              help="Integrated loudness (default: the audio.loudness_lufs setting, -18).")
 @playback_options
 def timer(minutes, every, bells, ambient, loudness, device, quiet, no_captions, dim, checkin,
           buffer_seconds, script_controls) -> None:

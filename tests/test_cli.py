@@ -256,3 +256,29 @@ def test_traceback_flag_shows_the_error(runner):
     result = runner.invoke(main, ["--traceback", "show", "no-such-thing"])
     assert result.exit_code == 1
     assert type(result.exception).__name__ == "NotFoundError"
+
+
+def test_settings_give_defaults_that_options_override(runner, tiny, tmp_path, monkeypatch):
+    """rate, loudness and ambient chosen in config.toml shape a session unless an option says otherwise."""
+    import player.render
+    from player.cli import _session_settings
+
+    for key, value in (("voice.rate", "0.8"), ("loudness", "-20"), ("ambient.sound", "pink-noise")):
+        assert runner.invoke(main, ["config", "set", "--", key, value]).exit_code == 0
+    chosen = _session_settings(None, (), None, None, None, None)
+    assert chosen.overrides.rate == 0.8 and chosen.target_lufs == -20.0
+    assert chosen.overrides.ambient == "pink-noise"
+    given = _session_settings(None, (), None, 1.1, "none", -16.0)
+    assert given.overrides.rate == 1.1 and given.target_lufs == -16.0
+    assert given.overrides.ambient == "none"
+    seen = {}
+    real = player.render.prepare_session
+
+    def spy(name, settings, **kwargs):
+        seen["settings"] = settings
+        return real(name, settings, **kwargs)
+
+    monkeypatch.setattr(player.render, "prepare_session", spy)
+    result = runner.invoke(main, ["render", str(tiny), "-o", str(tmp_path / "t.wav")])
+    assert result.exit_code == 0, result.output
+    assert seen["settings"].target_lufs == -20.0
