@@ -311,7 +311,6 @@ def _synthesize_in_order(
     from player import speech
     from player.speech import cache
     from player.speech.engines import select_engine
-    from player.speech.workers import Task, WorkerPool
 
     jobs = speech.default_jobs() if jobs is None else jobs
     told: set[str] = set()
@@ -357,6 +356,10 @@ def _synthesize_in_order(
             tell(notice)
             hand_over(key, samples)
             continue
+        # Imported only now: with every clip cached (a session played again) the worker
+        # machinery (~20 ms of imports, on the way to the first audio: bench P2) is not needed.
+        from player.speech.workers import Task
+
         misses.setdefault(engine_id, {})[key] = Task(
             text=request.text, voice=request.voice, rate=float(request.rate),
             volume=float(request.volume), sample_rate=sample_rate,
@@ -384,6 +387,8 @@ def _synthesize_in_order(
 
     for engine_id, tasks in misses.items():
         engine_cls = info[next(iter(tasks))][2]
+        from player.speech.workers import WorkerPool
+
         with WorkerPool(engine_id, jobs=min(jobs, len(tasks)), timeout_s=timeout_s,
                         fix_for=engine_cls.fix_for) as pool:
             pool.run(tasks, made)
