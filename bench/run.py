@@ -48,6 +48,25 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _version_number(text: str | None) -> str:
+    """'eSpeak NG text-to-speech: 1.51  Data at: ...' -> '1.51'."""
+    import re
+
+    found = re.search(r"\d+\.\d+[\w.-]*", text or "")
+    return found.group(0) if found else "?"
+
+
+def machine_line(info: dict, quick: bool) -> str:
+    return (
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info.get('memory_gib')} GiB, "
+        f"{info['os']}, Python {info['python']}, numpy {info['numpy']}, "
+        f"espeak-ng {_version_number(info.get('espeak_ng'))}; "
+        f"{info['date']}; load average at start {info['load_average'][0]:.2f}, at end "
+        f"{info.get('load_average_end', info['load_average'])[0]:.2f}"
+        + (" (quick run: fewer repetitions)" if quick else "")
+    )
+
+
 def parse_only(value: str | None) -> list[str]:
     if not value:
         return list(BENCHMARKS)
@@ -64,7 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json",
                         help="where to write the JSON (default: bench/results/latest.json)")
+    parser.add_argument("--table-from", type=Path, metavar="JSON",
+                        help="print the table and machine line of an earlier run, run nothing")
     args = parser.parse_args(argv)
+    if args.table_from:
+        saved = json.loads(args.table_from.read_text(encoding="utf-8"))
+        print(table([Row(**r) for r in saved["rows"]]))
+        print()
+        print(machine_line(saved["machine"], saved.get("quick", False)))
+        return 0
     ids = parse_only(args.only)
 
     def log(message: str) -> None:
@@ -110,11 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(table(rows))
     print()
-    print(
-        f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
-        f"numpy {info['numpy']}; {info['date']}; load average at start "
-        f"{info['load_average'][0]:.2f}, at end {info['load_average_end'][0]:.2f}"
-        + (" (quick run: fewer repetitions)" if args.quick else "")
-    )
+    print(machine_line(info, args.quick))
     print(f"JSON: {args.json}")
     return 1 if errors else 0
