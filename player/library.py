@@ -55,11 +55,19 @@ def _script_files(folder: Path) -> dict[str, Path]:
     }
 
 
+def shadowed_files(builtin: Path, user: Path) -> dict[str, tuple[Path, str]]:
+    """Every YAML id in two folders -> (path, source); the user's files shadow built-in ones.
+
+    Shared by scripts and programs, which are found the same way.
+    """
+    found = {sid: (p, "built-in") for sid, p in _script_files(builtin).items()}
+    found.update({sid: (p, "user") for sid, p in _script_files(user).items()})
+    return dict(sorted(found.items()))
+
+
 def script_paths() -> dict[str, tuple[Path, str]]:
     """Every known script id -> (path, source); user scripts shadow built-in ones."""
-    found = {sid: (p, "built-in") for sid, p in _script_files(paths.builtin_dir("scripts")).items()}
-    found.update({sid: (p, "user") for sid, p in _script_files(paths.user_scripts_dir()).items()})
-    return dict(sorted(found.items()))
+    return shadowed_files(paths.builtin_dir("scripts"), paths.user_scripts_dir())
 
 
 def looks_like_path(name: str) -> bool:

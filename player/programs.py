@@ -361,21 +361,11 @@ class ProgramInfo:
         }
 
 
-def _program_files(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        return {}
-    return {
-        p.stem: p
-        for p in sorted(folder.iterdir())
-        if p.suffix in (".yaml", ".yml") and p.is_file() and ID_RE.match(p.stem)
-    }
-
-
 def program_paths() -> dict[str, tuple[Path, str]]:
     """Every known program id -> (path, source); your own programs shadow built-in ones."""
-    found = {pid: (p, "built-in") for pid, p in _program_files(paths.builtin_dir("programs")).items()}
-    found.update({pid: (p, "user") for pid, p in _program_files(paths.user_programs_dir()).items()})
-    return dict(sorted(found.items()))
+    from player.library import shadowed_files
+
+    return shadowed_files(paths.builtin_dir("programs"), paths.user_programs_dir())
 
 
 def resolve_program(name: str) -> Path:
