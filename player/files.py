@@ -1,10 +1,29 @@
-"""Writing files so that a crash or Ctrl-C never leaves half of one behind."""
+"""Reading and writing files safely: bounded reads of regular files, outputs that never clobber.
+
+Every file Haven reads on a user's behalf (scripts, programs, headers, config, imports, cache
+sidecars) goes through :func:`read_regular`: regular files only, opened without blocking (a
+FIFO in the way can never hang a command), size-capped (a link to ``/dev/zero`` can never eat
+memory). Every file a command writes for the user (``-o``) goes through :func:`open_output`:
+an atomic replace for regular files and new paths, a write straight through for ``-``,
+devices and pipes, and a refusal for anything else. :func:`describe_os_error` turns an
+``OSError`` into one line that names the path and what to do.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import secrets
+import stat
+import sys
 from pathlib import Path
+from typing import IO, Iterator
+
+from player.errors import BadInputError, HavenError
+
+KIB = 1024
+MIB = 1024 * KIB
 
 
 def write_atomic(
@@ -34,3 +53,288 @@ def write_atomic(
         except FileNotFoundError:
             pass
         raise
+
+
+# --- what a path is ------------------------------------------------------------------------
+
+
+def kind_of(mode: int) -> str:
+    """A few words for what a ``st_mode`` is, for messages ("a folder", "a named pipe")."""
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _size(n: int) -> str:
+    if n >= MIB:
+        return f"{n / MIB:.0f} MiB"
+    if n >= KIB:
+        return f"{n / KIB:.0f} KiB"
+    return f"{n} bytes"
+
+
+_FIXES = {
+    errno.EROFS: ("the file system is read-only", "choose a writable place"),
+    errno.EACCES: ("permission denied", "check the permissions of the file and its folder"),
+    errno.EPERM: ("operation not permitted", "check the permissions of the file and its folder"),
+    errno.ENOSPC: ("no space left on the device", "free some space and try again"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space and try again"),
+    errno.ENOENT: ("no such file or folder", "check the path"),
+    errno.ENOTDIR: ("a part of the path is not a folder", "check the path"),
+    errno.EISDIR: ("it is a folder", "name a file instead"),
+    errno.ENAMETOOLONG: ("the name is too long", "choose a shorter path"),
+    errno.ELOOP: ("too many symbolic links", "check the path"),
+    errno.EIO: ("input/output error", "check the disk"),
+    errno.EFBIG: ("the file is too large for this file system", "choose another place"),
+    errno.EMFILE: ("too many open files", "close other programs and try again"),
+    errno.ENXIO: ("no reader or device at the other end", "check the path"),
+}
+
+
+def describe_os_error(exc: OSError, path: str | os.PathLike | None = None, *, doing: str = "use") -> str:
+    """One line for an ``OSError``: what failed, on which path, why, and what to do.
+
+    ``doing`` is the verb ("read", "write", "create"); ``path`` overrides the exception's own
+    filename (which is often a temporary file's).
+    """
+    where = path if path is not None else (exc.filename if exc.filename is not None else None)
+    why, fix = _FIXES.get(exc.errno, (exc.strerror or str(exc), None))
+    head = f"cannot {doing} {os.fsdecode(where)}" if where is not None else f"cannot {doing} a file"
+    hint = ""
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and _under_haven_home(where):
+        fix = "make it writable, or set HAVEN_HOME to a writable folder"
+    if fix:
+        hint = f" ({fix})"
+    return f"{head}: {why}{hint}"
+
+
+def _under_haven_home(path) -> bool:
+    if path is None:
+        return False
+    from player import paths
+
+    try:
+        target = Path(os.fsdecode(path)).absolute()
+        for base in (paths.data_dir(), paths.cache_dir(), paths.config_dir()):
+            if target == base.absolute() or base.absolute() in target.parents:
+                return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+class FileAccessError(HavenError):
+    """A file or folder Haven needs cannot be read or written (exit code 1)."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.path = path
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, path=None, *, doing: str = "use") -> "FileAccessError":
+        return cls(describe_os_error(exc, path, doing=doing), path=path if path is not None else exc.filename)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_regular(
+    path: str | os.PathLike,
+    *,
+    limit: int,
+    what: str = "file",
+    error: type[HavenError] = BadInputError,
+) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them.
+
+    Refuses, with ``error`` and one line naming the path, anything that is not a regular file
+    (a folder, a FIFO, a device, a link to one) and anything larger than ``limit``. Opening
+    never blocks and reading never goes past ``limit + 1`` bytes, whatever is at the path.
+    ``FileNotFoundError`` is raised as is, so callers can treat "absent" as they like.
+    """
+    name = os.fsdecode(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise error(f"{name}: is a folder, not a {what}") from None
+    except OSError as exc:
+        raise error(describe_os_error(exc, name, doing="read")) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{name}: is {kind_of(st.st_mode)}, not a {what}")
+        if st.st_size > limit:
+            raise error(f"{name}: the {what} is {_size(st.st_size)}, more than the {_size(limit)} allowed")
+        os.set_blocking(fd, True)
+        chunks = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, MIB))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise error(describe_os_error(exc, name, doing="read")) from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise error(f"{name}: the {what} is more than the {_size(limit)} allowed")
+    return data
+
+
+@contextlib.contextmanager
+def open_regular(
+    path: str | os.PathLike, *, what: str = "file", error: type[HavenError] = BadInputError
+) -> Iterator[IO[bytes]]:
+    """Open a regular file for streaming reads (no size cap: for inputs read in bounded pieces).
+
+    Refuses folders, FIFOs and devices like :func:`read_regular`, without blocking.
+    """
+    name = os.fsdecode(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise error(f"{name}: is a folder, not a {what}") from None
+    except OSError as exc:
+        raise error(describe_os_error(exc, name, doing="read")) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{name}: is {kind_of(st.st_mode)}, not a {what}")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        yield fh
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+class _AtomicOutput:
+    """Bytes written to a temporary file beside the target, renamed over it on success."""
+
+    def __init__(self, target: Path, mode: int):
+        self.target = target
+        self.tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
+        self.fh = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        os.replace(self.tmp, self.target)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.fh.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
+def output_kind(path: str) -> str:
+    """How :func:`open_output` will write ``path``: "stdout", "replace", "through".
+
+    Raises :class:`BadInputError` for a path it refuses (a folder, a socket, a missing
+    folder on the way).
+    """
+    if path == "-":
+        return "stdout"
+    try:
+        st = os.stat(path)  # follows links: what the data would reach
+    except FileNotFoundError:
+        parent = Path(path).parent
+        if not parent.is_dir():
+            raise BadInputError(
+                f"cannot write {path}: the folder {parent} does not exist (create it first)"
+            ) from None
+        return "replace"
+    except OSError as exc:
+        raise FileAccessError.from_os_error(exc, path, doing="write") from None
+    if stat.S_ISREG(st.st_mode):
+        return "replace"
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        return "through"
+    raise BadInputError(f"cannot write {path}: it is {kind_of(st.st_mode)}, not a file")
+
+
+@contextlib.contextmanager
+def open_output(path: str | os.PathLike, *, mode: int = 0o600) -> Iterator[IO[bytes]]:
+    """A binary file object for a command's output at ``path``; commits when the block ends.
+
+    - ``-``: standard output, written through.
+    - a regular file, or a new path in an existing folder: written to a temporary file beside
+      it and renamed over it only when everything was written, so a failure leaves the old
+      file as it was. A symbolic link is followed: its target is replaced, the link stays.
+    - a character device or a pipe (``/dev/stdout``, ``>(cmd)``, a FIFO): written through,
+      never replaced.
+    - anything else (a folder, a socket): refused with :class:`BadInputError`.
+
+    Every ``OSError`` (a read-only folder, a full disk) becomes a :class:`FileAccessError`
+    naming ``path``. Nothing is left behind when the block raises.
+    """
+    name = os.fsdecode(path)
+    how = output_kind(name)
+    if how == "stdout":
+        out = sys.stdout.buffer
+        try:
+            yield out
+            out.flush()
+        except OSError as exc:
+            raise FileAccessError.from_os_error(exc, "standard output", doing="write to") from None
+        return
+    if how == "through":
+        try:
+            fd = os.open(name, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+            fh = os.fdopen(fd, "wb")
+        except OSError as exc:
+            raise FileAccessError.from_os_error(exc, name, doing="write") from None
+        try:
+            yield fh
+            fh.flush()
+        except OSError as exc:
+            raise FileAccessError.from_os_error(exc, name, doing="write") from None
+        finally:
+            with contextlib.suppress(OSError):
+                fh.close()
+        return
+    target = Path(os.path.realpath(name))
+    try:
+        out = _AtomicOutput(target, mode)
+    except OSError as exc:
+        raise FileAccessError.from_os_error(exc, name, doing="write") from None
+    try:
+        yield out.fh
+        out.commit()
+    except OSError as exc:
+        out.abort()
+        raise FileAccessError.from_os_error(exc, name, doing="write") from None
+    except BaseException:
+        out.abort()
+        raise
+
+
+def write_output(path: str | os.PathLike, data: bytes | str, *, mode: int = 0o600) -> None:
+    """Write all of ``data`` to ``path`` by the rules of :func:`open_output`."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    with open_output(path, mode=mode) as fh:
+        fh.write(data)
