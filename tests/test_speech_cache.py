@@ -50,12 +50,13 @@ def test_entry_layout_sidecar_and_private_folders():
     assert audio.parent.parent == paths.speech_cache_dir()
     meta = json.loads(meta_path.read_text())
     assert meta["format"] == cache.CACHE_FORMAT and meta["key"] == clip.key
-    assert meta["samples"] == len(clip.samples) == audio.stat().st_size // 4
+    assert meta["encoding"] == cache.ENCODING and audio.suffix == ".s16"
+    assert audio.stat().st_size == 24 + 2 * meta["samples"] and meta["samples"] == len(clip.samples)
     assert meta["sample_rate"] == 48000
     assert meta["request"]["text"] == "Rest." and meta["request"]["engine"] == "pyttsx3"
     for folder in (paths.cache_dir(), paths.speech_cache_dir(), audio.parent):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert not [p for p in audio.parent.iterdir() if p.name.startswith(".tmp-")]
+    assert sorted(p.name for p in audio.parent.iterdir()) == [meta_path.name, audio.name]
 
 
 def flip_bytes(clip):
@@ -158,13 +159,15 @@ def test_request_fields_reach_the_key():
 
 
 def test_info_and_clear():
-    assert cache_info() == {"entries": 0, "bytes": 0, "folder": str(paths.speech_cache_dir())}
+    empty = {"entries": 0, "bytes": 0, "max_bytes": 500_000_000, "other_files": 0,
+             "other_bytes": 0, "folder": str(paths.speech_cache_dir())}
+    assert cache_info() == empty
     assert not paths.speech_cache_dir().exists()  # info creates nothing
     clips = make(*TEXTS)
     info = cache_info()
     on_disk = sum(p.stat().st_size for p in paths.speech_cache_dir().rglob("*") if p.is_file())
-    assert info["entries"] == 3
-    assert info["bytes"] == on_disk >= sum(c.samples.nbytes for c in clips)
+    assert info["entries"] == 3 and info["other_files"] == 0
+    assert info["bytes"] == on_disk >= sum(c.samples.nbytes // 2 for c in clips)
     assert cache_clear() == (6, on_disk)
     assert cache_info()["entries"] == 0 and cache_info()["bytes"] == 0
     assert cache_clear() == (0, 0)

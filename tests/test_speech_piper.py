@@ -294,7 +294,7 @@ def test_haven_voices_lists_every_engine():
 
     from player.cli import main
 
-    result = CliRunner().invoke(main, ["voices"])
+    result = CliRunner().invoke(main, ["voices"], env={"COLUMNS": "200"})  # rows unwrapped
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     joe = next(line for line in lines if line.startswith("piper:joe "))

@@ -213,10 +213,11 @@ def synthesize(
         nonlocal cache_failed
         request, engine_id, _cls = unique[key]
         tell(result.notice)
+        stored = cache.encode(result.samples)  # as every later hit will give it back
         try:
             cache.store(
                 key,
-                result.samples,
+                stored,
                 sample_rate=sample_rate,
                 notice=result.notice,
                 request={
@@ -232,13 +233,15 @@ def synthesize(
             if not cache_failed:
                 cache_failed = True
                 tell(f"could not save speech to the cache ({exc.strerror or exc}); continuing")
-        finish(key, result.samples)
+        finish(key, stored.samples)
 
     for engine_id, tasks in misses.items():
         engine_cls = unique[next(iter(tasks))][2]
         with WorkerPool(engine_id, jobs=min(jobs, len(tasks)), timeout_s=timeout_s,
                         fix_for=engine_cls.fix_for) as pool:
             pool.run(tasks, made)
+    if misses and not cache_failed:
+        cache.enforce_cap(keep=unique)  # cache.max_mb; this call's clips stay
 
     return [clips[key] for key in keys]
 
@@ -416,7 +419,7 @@ def check_engine(engine: str | None = None) -> tuple[bool, str, str | None]:
 
 
 def cache_info() -> dict:
-    """``{"entries", "bytes", "folder"}`` of the speech cache."""
+    """Clips, bytes, cap and stray files of the speech cache (``cache.cache_info``)."""
     from player.speech import cache
 
     return cache.cache_info()

@@ -32,6 +32,9 @@ synthesized as one utterance, so the model places the pauses instead of a cut be
 Output is not byte-deterministic (the model samples noise; onnxruntime offers no per-run
 seed), so repeatable sessions rely on the clip cache; the cache key holds piper-tts and
 onnxruntime versions and the identity of the voice model (see :meth:`PiperEngine.cache_version`).
+
+Network: none. onnxruntime's built-in telemetry is switched off before its import, here and
+in every worker (``player.speech.offline``); ``tests/test_no_network.py`` proves it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ from typing import TYPE_CHECKING, Any
 from player.errors import SpeechError
 from player.speech.clips import VoiceInfo
 from player.speech.engines import SpeechEngine
+from player.speech.offline import keep_offline
+
+# Before anything here can import onnxruntime or piper: onnxruntime reads its telemetry switch
+# when it initializes, and in this process (bench, tests) nothing else has set it.
+keep_offline()
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Hashable
 
 from player.errors import SpeechError
+from player.speech.offline import keep_offline, offline_env
 
 STARTUP_TIMEOUT_MIN_S = 15.0
 STOP_GRACE_S = 2.0
@@ -88,7 +89,26 @@ def _worker_env() -> dict[str, str]:
     # Numeric thread pools are useless here and would make the per-clip fork less clean.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")
+    # Nothing leaves the computer: telemetry switches are in place before the worker's
+    # interpreter imports anything (onnxruntime reads its switch on import).
+    offline_env(env)
+    # Workers only make samples, never sound: libespeak-ng's audio layer (pcaudiolib) probes
+    # PulseAudio on espeak_Initialize even in synchronous mode, and libpulse then writes
+    # ~/.config/pulse/*-runtime and $TMPDIR/pulse-* outside Haven's folders. A server address
+    # that cannot exist stops the probe; the player's own process keeps the user's setting.
+    env["PULSE_SERVER"] = "unix:/nonexistent"
     return env
+
+
+def _scratch_file(name: str):
+    """An anonymous read-write file for a worker's stderr: in memory where the kernel offers
+    it (memfd), so nothing is created, even for an instant, in $TMPDIR or anywhere else."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return os.fdopen(os.memfd_create(name, os.MFD_CLOEXEC), "w+b")
+        except OSError:
+            pass
+    return tempfile.TemporaryFile(prefix=f"{name}-")
 
 
 class _Worker:
@@ -96,7 +116,7 @@ class _Worker:
 
     def __init__(self, engine_spec: str, startup_timeout_s: float):
         ours, theirs = socket.socketpair()
-        self.log = tempfile.TemporaryFile(prefix="haven-worker-")
+        self.log = _scratch_file("haven-worker-log")
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _BOOTSTRAP, str(theirs.fileno()), str(os.getpid()),
@@ -340,6 +360,7 @@ class WorkerPool:
 def _worker_main(argv: list[str]) -> None:
     """Entry point of a worker process: ``<socket fd> <main pid> <engine spec>``."""
     fd, parent_pid, engine_spec = int(argv[0]), int(argv[1]), argv[2]
+    keep_offline()  # already in the environment from _worker_env; again for any other starter
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid)
     conn = Connection(fd)
