@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from player import layout
 from player.errors import BadInputError
 
 MOOD_PROMPT = "How do you feel right now, 0-10?"
@@ -26,10 +27,17 @@ def _now() -> datetime:
     return datetime.now().astimezone()
 
 
-def _open_journal():
+def _open_journal(readonly: bool = False, verify: bool = True):
+    """The user's journal. ``readonly`` for commands that only read: they then work before
+    anything is recorded and in a read-only ``HAVEN_HOME`` (see ``Journal.open``)."""
     from player.journal import Journal
 
-    return Journal.open(clock=lambda: _now().astimezone(timezone.utc))
+    return Journal.open(clock=lambda: _now().astimezone(timezone.utc), readonly=readonly, verify=verify)
+
+
+def _reader():
+    """The journal as reading commands open it (``reports``' ``opener``)."""
+    return _open_journal(readonly=True)
 
 
 def _print_json(data: Any) -> None:
@@ -60,16 +68,34 @@ MOOD = _Mood()
 # --- check-in prompts (used by `haven play --checkin`) --------------------------------------
 
 
+class leave_on_ctrl_c:
+    """Around a question (``click.prompt``/``click.confirm``): Ctrl-C leaves at once, as a
+    ``KeyboardInterrupt`` the CLI turns into exit 130; it never just skips to the next
+    question (or on into playback). End of input (Ctrl-D, a closed pipe) is not leaving:
+    the ``answer`` bound by the question stays None, and the caller skips it."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None or not issubclass(kind, click.Abort):
+            return False
+        click.echo("", err=True)  # the prompt's line stays unfinished otherwise
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        return True  # end of input: the caller sees no answer
+
+
 def prompt_mood(prompt_text: str = MOOD_PROMPT) -> int | None:
     """Ask for a 0-10 mood rating; Enter (or end of input) skips and returns ``None``.
 
     Anything else than a whole number from 0 to 10 is explained and asked again.
     """
     while True:
-        try:
+        answer = None
+        with leave_on_ctrl_c():
             answer = click.prompt(prompt_text, default="", show_default=False, prompt_suffix=" ")
-        except click.Abort:
-            click.echo("", err=True)
+        if answer is None:  # end of input: skip
             return None
         answer = str(answer).strip()
         if not answer:
@@ -79,14 +105,23 @@ def prompt_mood(prompt_text: str = MOOD_PROMPT) -> int | None:
         click.echo("Please answer with a whole number from 0 to 10, or press Enter to skip.", err=True)
 
 
+def show_care(message: str) -> None:
+    """Show ``player.care``'s note (paragraphs split by blank lines), wrapped for a terminal."""
+    click.echo("\n" + "\n\n".join(layout.wrap(par) for par in message.split("\n\n")) + "\n")
+
+
 def prompt_note(prompt_text: str = NOTE_PROMPT) -> str | None:
     """Ask for a one-line note; Enter (or end of input) skips and returns ``None``."""
-    try:
+    from player.journal.store import clean_typed_text
+
+    answer = None
+    with leave_on_ctrl_c():
         answer = click.prompt(prompt_text, default="", show_default=False, prompt_suffix=": ")
-    except click.Abort:
-        click.echo("", err=True)
+    if answer is None:  # end of input: skip
         return None
-    return str(answer).strip() or None
+    # Keys such as the arrows type escape sequences into a plain prompt: drop them, so the
+    # note is kept (a note may not hold control characters).
+    return clean_typed_text(str(answer)) or None
 
 
 # --- log ---------------------------------------------------------------------------------
@@ -104,17 +139,17 @@ def log(ctx: click.Context, since: str | None, limit: int | None, as_json: bool)
     from player.journal import reports
 
     default_limit = None if (since or as_json) else DEFAULT_LOG_LIMIT
-    data = reports.log_report(since=since, limit=limit or default_limit, now=_now(), opener=_open_journal)
+    data = reports.log_report(since=since, limit=limit or default_limit, now=_now(), opener=_reader)
     if as_json:
         _print_json({"sessions": data["sessions"]})
     else:
-        click.echo(reports.render_log(data))
+        layout.echo(reports.render_log(data))
 
 
 @log.command("add")
 @click.argument("exercise")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True, max=1440), required=True, help="How long you practised.")
-@click.option("--at", "at", metavar="TIME", help='When it started, local time: "2026-11-20 07:30" or "07:30" (default: it just ended).')
+@click.option("--at", "at", metavar="TIME", help='When it started, local time: "2026-11-20 07:30", "07:30" or "yesterday 18:30" (default: it just ended).')
 @click.option("--note", help="A short note.")
 @click.option("--mood-before", type=MOOD, help="Mood before, 0-10.")
 @click.option("--mood-after", type=MOOD, help="Mood after, 0-10.")
@@ -125,6 +160,8 @@ def log_add(exercise, minutes, at, note, mood_before, mood_after, title, categor
     """Record practice done elsewhere, e.g. `haven log add sitting --minutes 20`."""
     from player import library
     from player.journal import store
+
+    _check_minutes(minutes)
 
     # Practice of a known exercise is filed under its title and category, like a played one.
     known = {info.id: info for info in library.list_scripts()}.get(exercise)
@@ -138,6 +175,32 @@ def log_add(exercise, minutes, at, note, mood_before, mood_after, title, categor
             note=note, mood_before=mood_before, mood_after=mood_after,
         )
     _print_session("Added", session, as_json)
+    if known is None:
+        _suggest_exercise(exercise, session.id)
+
+
+def _suggest_exercise(exercise: str, session_id: str) -> None:
+    """After `log add` of a name that is no exercise but looks like one ("bodyscan"): say
+    which it may be and how to file the session under it (it is kept as typed: practice done
+    elsewhere has names of its own)."""
+    import difflib
+
+    from player import library
+
+    ids = list(library.script_paths())
+    squash = {i.replace("-", ""): i for i in ids}
+    typed = exercise.strip().lower()
+    close = ([squash[typed.replace("-", "").replace(" ", "")]]
+             if typed.replace("-", "").replace(" ", "") in squash
+             else difflib.get_close_matches(typed, ids, n=1, cutoff=0.8))  # fmt: skip
+    if close:
+        from player.printable import printable
+
+        click.echo(
+            f"Note: '{printable(exercise)}' is not one of Haven's exercises; did you mean "
+            f"'{close[0]}'? To file it there: haven log edit {session_id[:8]} --exercise "
+            f"{close[0]}", err=True,
+        )
 
 
 @log.command("edit")
@@ -155,6 +218,8 @@ def log_add(exercise, minutes, at, note, mood_before, mood_after, title, categor
 def log_edit(ctx, session_id, minutes, at, note, mood_before, mood_after, exercise, title, category, as_json) -> None:
     """Correct a recorded session (ID or its first characters, as `haven log` shows)."""
     from player.journal import store
+
+    _check_minutes(minutes)
 
     given = {
         name: value
@@ -198,6 +263,12 @@ def log_delete(session_id: str, yes: bool) -> None:
     click.echo(f"Deleted {reports.describe_session(session)}.")
 
 
+def _check_minutes(minutes: float | None) -> None:
+    """Click's FloatRange lets "nan" through (it compares false with both ends)."""
+    if minutes is not None and minutes != minutes:
+        raise BadInputError("--minutes must be a number of minutes from 0 to 1440, not nan")
+
+
 def _print_session(verb: str, session: Any, as_json: bool) -> None:
     from player.journal import reports
 
@@ -216,11 +287,11 @@ def stats(as_json: bool) -> None:
     """Totals, this week, per category and exercise, average length and mood change."""
     from player.journal import reports
 
-    data = reports.stats_report(reports.load_context(now=_now(), opener=_open_journal))
+    data = reports.stats_report(reports.load_context(now=_now(), opener=_reader))
     if as_json:
         _print_json(data)
     else:
-        click.echo(reports.render_stats(data))
+        layout.echo(reports.render_stats(data))
 
 
 @click.command("streak")
@@ -230,11 +301,11 @@ def streak(weeks: int, as_json: bool) -> None:
     """Current and longest streak, and weekly goal adherence ("5 of 7 days")."""
     from player.journal import reports
 
-    data = reports.streak_report(reports.load_context(now=_now(), opener=_open_journal, detail=False), weeks=weeks)
+    data = reports.streak_report(reports.load_context(now=_now(), opener=_reader, detail=False), weeks=weeks)
     if as_json:
         _print_json(data)
     else:
-        click.echo(reports.render_streak(data))
+        layout.echo(reports.render_streak(data))
 
 
 @click.command("calendar")
@@ -248,7 +319,7 @@ def calendar(weeks: int, color: bool | None, as_json: bool) -> None:
 
     from player.journal import reports
 
-    data = reports.calendar_report(reports.load_context(now=_now(), opener=_open_journal, detail=False), weeks=weeks)
+    data = reports.calendar_report(reports.load_context(now=_now(), opener=_reader, detail=False), weeks=weeks)
     if as_json:
         _print_json(data)
         return
@@ -259,61 +330,87 @@ def calendar(weeks: int, color: bool | None, as_json: bool) -> None:
 
         Console(highlight=False).print(reports.render_calendar(data, color=True))
     else:
-        click.echo(reports.render_calendar(data))
+        layout.echo(reports.render_calendar(data))
 
 
 # --- export / import -----------------------------------------------------------------------
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), help="File format (default: from -o's suffix, else json).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file (0600) instead of standard output.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "health-connect", "insight-timer"]), help="File format (default: from -o's suffix, else json). health-connect: JSON records shaped like Health Connect's mindfulness sessions; insight-timer: Insight Timer's CSV.")
+# click.Path for completion only: no checks of its own (files.open_output decides, one way).
+@click.option("-o", "--output", type=click.Path(readable=False, allow_dash=True), metavar="FILE", help="Write to this file (a new file is 0600; - is standard output; a pipe or device is written through).")
 def export(fmt: str | None, output: str | None) -> None:
-    """Export every session, losslessly, as CSV or JSON (`haven import` reads both)."""
-    from pathlib import Path
+    """Export every session, losslessly, as CSV or JSON (`haven import` reads both), or for
+    another place: Health Connect's mindfulness sessions, or Insight Timer's CSV.
 
+    CSV text cells that a spreadsheet would run as a formula (starting with = + - @) get a
+    leading single quote; `haven import` removes it again.
+    """
+    from player import files
     from player.journal import reports
 
     if fmt is None:
         fmt = "csv" if output and output.lower().endswith(".csv") else "json"
-    with _open_journal() as journal:
-        count, text = reports.export_text(journal, fmt, _now())
     if output:
-        from player.journal import store
+        from player.journal.store import char_name, forbidden_char
 
-        store.write_private_file(Path(output), text)
+        bad = forbidden_char(output, False)
+        if bad is not None:  # a pasted escape, never a name anyone wants (or wants echoed raw)
+            raise BadInputError(
+                f"-o {output!r}: the file name holds a control character, {char_name(bad)}; "
+                "choose a plain name"
+            )
+        files.output_kind(output)  # a missing folder or a folder as target: say so before reading
+    # No integrity gate here: export is how what is readable is rescued from a damaged journal.
+    with _open_journal(readonly=True, verify=False) as journal:
+        if fmt in ("csv", "json"):
+            count, text = reports.export_text(journal, fmt, _now(), rescue=True)
+        else:
+            count, text = reports.export_app_text(journal, fmt, _now(), rescue=True)
+        damage = journal.rescue_problem
+    if output and output != "-":
+        files.write_output(output, text)
         click.echo(f"Exported {count} session{'s' if count != 1 else ''} to {output}.", err=True)
     else:
-        click.echo(text, nl=False)
+        files.write_output("-", text)
+    if damage:
+        click.echo(
+            f"haven: warning: the journal is damaged ({damage}); only the {count} session"
+            f"{'s' if count != 1 else ''} read before the damage were exported",
+            err=True,
+        )
 
 
 @click.command("import")
 @click.argument("file", metavar="FILE")
-@click.option("--json", "as_json", is_flag=True, help='Print JSON: {"added", "unchanged", "conflicts"}.')
-def import_(file: str, as_json: bool) -> None:
-    """Import sessions from a `haven export` file (CSV or JSON; - reads standard input).
+@click.option("--tz", metavar="ZONE", help="Time zone of times written without one (Insight Timer, Waking Up, VA Mindfulness Coach): a name such as Europe/Berlin or an offset such as +01:00 (default: this machine's).")
+@click.option("--dry-run", is_flag=True, help="Show what would be added; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help='Print JSON: {"format", "added", "unchanged", "conflicts", "dry_run", "sessions"}.')
+def import_(file: str, tz: str | None, dry_run: bool, as_json: bool) -> None:
+    """Import sessions from a `haven export` file or another app (- reads standard input).
 
-    Importing the same file again adds nothing; invalid rows are reported with their line
-    numbers and nothing is imported.
+    Recognised by content: Haven's CSV or JSON, Insight Timer's CSV, Waking Up's CSV, VA
+    Mindfulness Coach's CSV, and Apple Health's export.xml or export.zip (streamed, any
+    size). Each session keeps where it came from. Importing the same file again adds
+    nothing; invalid rows are reported with their line numbers and nothing is imported.
     """
-    from player.journal import reports, store
+    from player.journal import apps, reports
 
-    name = "<stdin>" if file == "-" else file
-    try:
-        # Bytes, decoded here: newline translation would alter line breaks inside CSV notes.
-        with click.open_file(file, "rb") as fh:
-            text = fh.read().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise BadInputError(f"{file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{file}: cannot read it ({exc})") from None
-    records, labels = store.load_records(text, name)
-    with _open_journal() as journal:
-        result = journal.import_records(records, labels)
+    zone = apps.parse_tz(tz) if tz else None
+    parsed = apps.load_file(file, zone)
+    with _open_journal(readonly=dry_run) as journal:
+        result = journal.import_records(
+            parsed.records, parsed.labels, match_content=parsed.from_app, dry_run=dry_run
+        )
     if as_json:
-        _print_json({"added": result.added, "unchanged": result.unchanged, "conflicts": list(result.conflicts)})
+        _print_json({
+            "format": parsed.format, "added": result.added, "unchanged": result.unchanged,
+            "conflicts": list(result.conflicts), "dry_run": dry_run,
+            "sessions": [dict(r) for r in result.new] if dry_run else None,
+        })
     else:
-        click.echo(reports.render_import(result))
+        click.echo(reports.render_import(result, parsed.format))
 
 
 # --- config --------------------------------------------------------------------------------

@@ -85,7 +85,8 @@ def check_output_devices() -> Check:
             optional=True,
         )
     names = ", ".join(d["name"] for d in devices[:3]) + (" ..." if len(devices) > 3 else "")
-    return Check("audio output", True, f"{len(devices)} device(s): {names} (default #{default})")
+    count = f"{len(devices)} device{'' if len(devices) == 1 else 's'}"
+    return Check("audio output", True, f"{count}: {names} (default #{default})")
 
 
 def check_audio_files() -> Check:
@@ -117,6 +118,18 @@ def check_folder(label: str, folder: Path) -> Check:
     return Check(f"{label} folder", True, f"{folder} ({private})")
 
 
+def check_journal() -> Check:
+    """The practice journal: a regular file, a Haven journal, and sound (SQLite's quick check,
+    read-only: the doctor changes nothing)."""
+    try:
+        from player.journal import store
+
+        ok, detail, fix = store.verify()
+    except Exception as exc:  # doctor reports, it never crashes  # noqa: BLE001
+        return Check("journal", False, f"cannot check: {exc}")
+    return Check("journal", ok, detail, fix)
+
+
 def run_checks() -> Iterator[Check]:
     yield check_speech()
     yield check_neural_voice()
@@ -129,5 +142,6 @@ def run_checks() -> Iterator[Check]:
         ("config", paths.config_dir()),
     ):
         yield check_folder(label, folder)
+    yield check_journal()
     if os.environ.get("HAVEN_HOME"):
         yield Check("HAVEN_HOME", True, f"set: everything is kept under {os.environ['HAVEN_HOME']}")

@@ -41,6 +41,9 @@ def make_app() -> click.Group:
 @pytest.fixture(autouse=True)
 def london_now(monkeypatch):
     monkeypatch.setenv("TZ", "Europe/London")
+    # Laid out for 88 columns; other widths are tested in a real terminal
+    # (test_terminal_polish.py).
+    monkeypatch.setenv("COLUMNS", "88")
     time.tzset()
     monkeypatch.setattr(cli_journal, "_now", lambda: NOW)
     yield
@@ -173,7 +176,8 @@ def test_stats_json_and_text():
     assert data["mood"] == {"rated_sessions": 2, "average_before": 4.0, "average_after": 6.0, "average_change": 2.0}
     assert data["by_category"][0] == {"category": "meditation", "sessions": 2, "practiced_minutes": 45.0, "average_minutes": 22.5}
     assert data["by_exercise"][0]["exercise"] == "sitting"
-    assert data["streaks"] == {"show_streaks": True, "current_days": 4, "longest_days": 4, "goal_weeks_run": 0}
+    assert data["streaks"] == {"show_streaks": True, "current_days": 4, "longest_days": 4, "goal_weeks_run": 0,
+                              "rest_days": [], "freezes_held": 0}
     text = run("stats").stdout
     assert "Total       5 sessions (5 completed), 1 h 36 min, 4 practice days since Mon 16 Nov 2026" in text
     assert "This week   4 of 7 days (goal 5) — on track; 5 sessions, 1 h 36 min" in text
@@ -189,11 +193,13 @@ def test_streak_is_alive_until_today_ends():
     _week_of_practice()
     data = json.loads(run("streak", "--json").stdout)
     assert data["today_counts"] is False
-    assert data["current_streak"] == {"days": 4, "start": "2026-11-16", "end": "2026-11-19", "alive_until": "2026-11-21T04:00+00:00"}
+    assert data["current_streak"] == {"days": 4, "start": "2026-11-16", "end": "2026-11-19", "alive_until": "2026-11-21T04:00+00:00",
+                                      "frozen_days": [], "rest_days": []}
     assert data["weekly_goal"]["this_week"]["days_counted"] == 4
     text = run("streak").stdout.splitlines()
     assert text[0] == "Current streak: 4 days (since Mon 16 Nov); practise today to keep it (until 04:00 Sat)"
-    assert text[2] == "This week:      4 of 7 days (goal 5) — on track"
+    assert text[2] == "Freezes:        0 of 2 held (one per 7 practice days); next after 3 more"
+    assert text[3] == "This week:      4 of 7 days (goal 5) — on track"
 
 
 def test_show_streaks_false_hides_counts_not_the_record():
@@ -239,6 +245,71 @@ def test_calendar_levels_follow_minutes_and_week_start():
     assert run("calendar", "--weeks", "1").stdout.splitlines()[1].startswith("Sun ░")
 
 
+def _practice_with_a_missed_day_and_a_rest_day():
+    """Mon 2 .. Tue 10 Nov daily (Sunday 8 practised anyway), Wednesday 11 missed, Thu 12 ..
+    Sat 14, Sunday 15 off, Mon 16 .. Thu 19; today is Friday 20, not practised yet."""
+    run("config", "set", "journal.rest_days", "sunday")
+    for day in (2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 16, 17, 18, 19):
+        add("sitting", "--minutes", "10", "--at", f"2026-11-{day:02d} 07:00")
+
+
+def test_streak_with_rest_days_and_freezes():
+    _practice_with_a_missed_day_and_a_rest_day()
+    data = json.loads(run("streak", "--json").stdout)
+    # The freeze earned by the 7th practice day covers Wednesday; Sunday 15 is a rest day;
+    # neither adds to the count: 16 practice days.
+    assert data["current_streak"] == {
+        "days": 16, "start": "2026-11-02", "end": "2026-11-19", "alive_until": "2026-11-21T04:00+00:00",
+        "frozen_days": ["2026-11-11"], "rest_days": ["2026-11-15"],
+    }
+    assert data["longest_streak"] == {"days": 16, "start": "2026-11-02", "end": "2026-11-19"}
+    assert data["freezes"] == {"held": 1, "max": 2, "every": 7, "next_in_days": 5, "covered": ["2026-11-11"]}
+    assert data["rest_days"] == ["sunday"] and data["today_rest"] is False
+    text = run("streak").stdout.splitlines()
+    assert text[text.index("  covered by freezes: Wed 11 Nov") + 1:][:3] == [
+        "Longest streak: 16 days (Mon 2 Nov 2026 – Thu 19 Nov 2026)",
+        "Freezes:        1 of 2 held (one per 7 practice days); next after 5 more",
+        "Rest days:      Sunday (they neither break nor extend a streak)",
+    ]
+    stats = json.loads(run("stats", "--json").stdout)["streaks"]
+    assert stats == {"show_streaks": True, "current_days": 16, "longest_days": 16, "goal_weeks_run": 2,
+                     "rest_days": ["sunday"], "freezes_held": 1}
+    words = " ".join(run("stats").stdout.split())  # however the terminal's width wraps it
+    assert "Streak 16 days (longest 16, 1 freeze held); weekly goal met 2 weeks in a row" in words
+    # Without freezes Wednesday ends the run; without the rest day Sunday does too.
+    run("config", "set", "journal.freeze_max", "0")
+    assert json.loads(run("streak", "--json").stdout)["current_streak"]["days"] == 7
+    assert json.loads(run("streak", "--json").stdout)["freezes"] is None
+    run("config", "set", "journal.rest_days", "none")
+    assert json.loads(run("streak", "--json").stdout)["current_streak"]["days"] == 4
+    # Hidden streaks hide the freezes too; the record is unchanged.
+    run("config", "set", "journal.show_streaks", "false")
+    hidden = json.loads(run("streak", "--json").stdout)
+    assert hidden["freezes"] is None and hidden["current_streak"]["frozen_days"] is None
+
+
+def test_calendar_marks_rest_days_and_frozen_days_distinctly():
+    _practice_with_a_missed_day_and_a_rest_day()
+    data = json.loads(run("calendar", "--weeks", "3", "--json").stdout)
+    marks = {d["date"]: (d["rest"], d["frozen"], d["counts"]) for d in data["days"]}
+    assert marks["2026-11-11"] == (False, True, False)
+    assert marks["2026-11-15"] == (True, False, False)
+    assert marks["2026-11-08"] == (False, False, True)  # a rest day with practice counts
+    out = run("calendar", "--weeks", "3").stdout.splitlines()
+    assert out[3] == "Wed ▒ ◇ ▒"
+    assert out[7] == "Sun ▒ –"  # the 8th was practised: a rest day with practice counts
+    assert out[11] == "◇ missed, covered by a freeze; – rest day"
+    colored = run("calendar", "--color", "--weeks", "3").stdout
+    assert "◇" in colored and "–" in colored and "[" not in colored
+
+
+def test_rest_days_setting_is_checked():
+    assert run("config", "set", "rest_days", "Sunday, saturday").stdout == 'journal.rest_days = ["saturday", "sunday"]\n'
+    r = run("config", "set", "rest_days", "sundays", code=2)
+    assert "journal.rest_days: 'sundays' must be days of the week, e.g. sunday or saturday,sunday (none for no rest days)" in r.stderr
+    assert run("config", "set", "freeze_max", "11", code=2).stderr.endswith("must be a whole number from 0 to 10\n")
+
+
 def test_calendar_color_uses_rich():
     add("a", "--minutes", "5", "--at", "2026-11-16 09:00")
     out = run("calendar", "--color", "--weeks", "2").stdout
@@ -261,7 +332,8 @@ def test_export_import_round_trip(tmp_path, monkeypatch, fmt):
     assert run("import", str(target)).stdout == "Imported 5 new sessions.\n"
     assert run("import", str(target)).stdout == "Imported 0 new sessions (5 already in the journal).\n"
     assert json.loads(run("export").stdout)["sessions"] == original
-    assert json.loads(run("import", str(target), "--json").stdout) == {"added": 0, "unchanged": 5, "conflicts": []}
+    assert json.loads(run("import", str(target), "--json").stdout) == {
+        "format": "haven", "added": 0, "unchanged": 5, "conflicts": [], "dry_run": False, "sessions": None}
 
 
 def test_import_reports_bad_rows_with_line_numbers(tmp_path):
@@ -274,9 +346,9 @@ def test_import_reports_bad_rows_with_line_numbers(tmp_path):
     )
     r = run("import", str(bad), code=2)
     assert r.stderr == (
-        "haven: error: nothing imported: 2 invalid records:\n"
-        f"  {bad}: line 3: practiced_s must be a number of seconds, not 'ten'\n"
-        f"  {bad}: line 4: exercise is required\n"
+        "haven: error: nothing imported: 2 invalid records: "
+        f"{bad}: line 3: practiced_s must be a number of seconds, not 'ten'; "
+        f"{bad}: line 4: exercise is required\n"
     )
     assert run("log").stdout == "No sessions recorded yet.\n"
     r = run("import", str(tmp_path / "missing.json"), code=2)
@@ -374,7 +446,7 @@ def test_recorded_sessions_appear_in_reports(haven_home):
         journal.finish_session(sid, 420.0, completed=False, mood_after=5, note="stopped early")
     rec = json.loads(run("log", "--json").stdout)["sessions"][0]
     assert (rec["status"], rec["practiced_minutes"], rec["note"]) == ("stopped", 7.0, "stopped early")
-    assert "7 min/10" in run("log").stdout
+    assert "7 of 10 min" in run("log").stdout  # practised of planned
 
 
 def test_log_add_files_a_known_exercise_under_its_title_and_category(haven_home):

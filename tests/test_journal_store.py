@@ -123,7 +123,29 @@ def test_a_journal_from_before_programs_is_upgraded_keeping_its_sessions(jpath):
     assert [r[0] for r in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [
         m.version for m in MIGRATIONS
     ]
-    assert not list(jpath.parent.glob("*.backup-*"))  # nothing was rewritten
+    # Migration 4 rebuilds the sessions table (a wider source check), so a copy is made first.
+    assert [b.name for b in jpath.parent.glob("*.backup-*")] == ["journal.sqlite3.backup-v1-20261120T120000Z"]
+
+
+def test_migration_4_keeps_every_session_and_lets_sources_name_an_app(jpath):
+    with Journal.open(jpath, clock=clock, migrations=MIGRATIONS[:3]) as j:
+        before = [j.add_manual("sitting", 600 + i).to_record() for i in range(3)]
+        raw = sqlite3.connect(jpath)
+        with pytest.raises(sqlite3.IntegrityError):
+            raw.execute("UPDATE sessions SET source = 'apple-health'")
+        raw.close()
+    with Journal.open(jpath, clock=clock) as j:
+        assert j.export_records() == sorted(before, key=lambda r: (r["started_at"], r["id"]))
+        added = j.import_records([{**before[0], "id": "x1", "source": "insight-timer",
+                                   "started_at": "2026-11-01T07:00:00Z"}])
+        assert added.added == 1 and j.get("x1").source == "insight-timer"
+    raw = sqlite3.connect(jpath)
+    assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for bad in ("Apple Health", "", "x" * 41, "-x", "app;drop"):
+        with pytest.raises(sqlite3.IntegrityError):
+            raw.execute("UPDATE sessions SET source = ? WHERE id = 'x1'", (bad,))
+    assert {r[1] for r in raw.execute("PRAGMA index_list(sessions)")} >= {
+        "sessions_by_start", "sessions_by_day", "sessions_by_exercise", "sessions_rated"}
 
 
 def test_program_constraints_hold_even_from_outside(journal, jpath):
@@ -195,7 +217,7 @@ def test_constraints_reject_bad_rows_even_from_outside(journal, jpath):
     raw = sqlite3.connect(jpath)
     base = dict(id="x", exercise="e", started_at="2026-01-01T00:00:00Z", utc_offset="+00:00",
                 source="played", created_at="t", updated_at="t")
-    for bad in (dict(source="other"), dict(mood_before=11), dict(practiced_s=-1), dict(completed=2), dict(exercise="")):
+    for bad in (dict(source="Other app"), dict(mood_before=11), dict(practiced_s=-1), dict(completed=2), dict(exercise="")):
         row = {**base, **bad}
         with pytest.raises(sqlite3.IntegrityError):
             raw.execute(f"INSERT INTO sessions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
@@ -551,10 +573,3 @@ def test_csv_errors_name_the_line():
         store.load_records("a,b\n1,2\n", "f.csv")
     with pytest.raises(BadInputError, match="not valid JSON"):
         store.load_records("{nope", "f.json")
-
-
-def test_write_private_file(tmp_path):
-    target = tmp_path / "out.json"
-    store.write_private_file(target, "{}")
-    assert target.read_text() == "{}" and mode(target) == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]

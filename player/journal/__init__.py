@@ -1,8 +1,10 @@
 """The practice journal: every session recorded safely, and counted by the spec's rules.
 
 ``Journal`` (in ``store``) records and reads sessions; ``rules`` holds the pure counting rules
-(practice days, streaks, weekly goal); ``reports`` builds the stats, streak, calendar and mood
-reports from one query. ``haven play`` records through::
+(practice days, streaks with rest days and freezes, weekly goal); ``reports`` builds the stats,
+streak, calendar and mood reports from one query; ``apps`` reads other apps' exports (Insight
+Timer, Waking Up, VA Mindfulness Coach, Apple Health) and writes Health Connect and Insight
+Timer files. ``haven play`` records through::
 
     with Journal.open() as journal:
         sid = journal.start_session("body-scan", "Body scan", "body-scan", planned_s=600)

@@ -16,14 +16,19 @@ stats:    today, rules{day_starts_at, min_minutes, goal_days_per_week, week_star
           practiced_minutes}], mood{rated_sessions, average_before, average_after,
           average_change}, mood_trend[{week_start, rated_sessions, average_before,
           average_after, average_change}], streaks{show_streaks, current_days, longest_days,
-          goal_weeks_run}
-streak:   today, show_streaks, today_counts, current_streak{days, start, end, alive_until},
-          longest_streak{days, start, end}, weekly_goal{goal_days, week_starts, this_week,
-          current_run_weeks, longest_run_weeks, recent_weeks[week]}
+          goal_weeks_run, rest_days[weekday], freezes_held}
+streak:   today, show_streaks, today_counts, today_rest, rest_days[weekday],
+          current_streak{days, start, end, alive_until, frozen_days[date], rest_days[date]},
+          longest_streak{days, start, end}, freezes{held, max, every, next_in_days,
+          covered[date]}, weekly_goal{goal_days, week_starts, this_week, current_run_weeks,
+          longest_run_weeks, recent_weeks[week]}
+          (rest days and freezes: see ``rules.streaks``; ``freezes`` is null when streaks are
+          hidden or ``freeze_max`` is 0)
 week:     start, end, days_counted, days_elapsed, goal_days, goal_met, status
           ("met" | "on track" | "missed"), adherence ("3 of 7 days")
 calendar: today, weeks, week_starts, start, end, levels[{level, from_minutes, to_minutes}],
-          days[{date, week, weekday, minutes, sessions, counts, level, today, future}],
+          days[{date, week, weekday, minutes, sessions, counts, level, today, future, rest,
+          frozen}],
           this_week, current_streak_days, longest_streak_days
 """
 
@@ -34,12 +39,17 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Sequence
 
 from player.journal import rules as R
+from player.printable import printable
 
 # Calendar intensity: level 1 below 10 min, 2 below 20, 3 below 30, 4 from 30 minutes.
 LEVEL_STEPS_MIN = (10, 20, 30)
 CAL_CHARS = ("·", "░", "▒", "▓", "█")
 CAL_COLORS = ("grey35", "#0e4429", "#006d32", "#26a641", "#39d353")
 TODAY_MARK = "◂"
+REST_CHAR = "–"  # a planned rest day without practice
+FROZEN_CHAR = "◇"  # a missed day covered by a freeze
+REST_COLOR = "grey50"
+FROZEN_COLOR = "deep_sky_blue1"
 
 
 class Day(NamedTuple):
@@ -195,22 +205,34 @@ def mood_trend(ctx: Context, weeks: int = 8) -> list[dict[str, Any]]:
 def streak_report(ctx: Context, weeks: int = 8) -> dict[str, Any]:
     """Current and longest streak, today's status and weekly goal adherence."""
     counting = R.counting_days(ctx.totals(), ctx.rules.min_minutes)
-    current = R.current_streak(counting, ctx.today)
-    longest = R.longest_streak(counting)
+    forgiving = R.streaks(counting, ctx.today, ctx.rules)
+    current, longest = forgiving.current, forgiving.longest
     run_now, run_best = R.goal_week_runs(counting, ctx.today, ctx.rules)
     recent = R.recent_weeks(counting, ctx.today, ctx.rules, weeks)
     show = ctx.show_streaks
     alive_until = R.day_end(ctx.today, R.offset_of(ctx.now), ctx.rules.day_starts_at)
     return {
         "today": ctx.today.isoformat(),
+        "first_day": _iso(min(counting, default=None)),  # the first day practice counted
         "show_streaks": show,
         "today_counts": ctx.today in counting,
+        "today_rest": ctx.today.weekday() in ctx.rules.rest_days,
+        "rest_days": [R.WEEKDAYS[d] for d in sorted(ctx.rules.rest_days)],
         "current_streak": {
             "days": current.length if show else None,
             "start": _iso(current.start) if show else None,
             "end": _iso(current.end) if show else None,
             "alive_until": alive_until.isoformat(timespec="minutes") if show and current.length else None,
+            "frozen_days": [d.isoformat() for d in forgiving.current_frozen] if show else None,
+            "rest_days": [d.isoformat() for d in forgiving.current_rest] if show else None,
         },
+        "freezes": {
+            "held": forgiving.held,
+            "max": ctx.rules.freeze_max,
+            "every": ctx.rules.freeze_every,
+            "next_in_days": forgiving.next_in,
+            "covered": [d.isoformat() for d in forgiving.frozen],
+        } if show and ctx.rules.freeze_max else None,
         "longest_streak": {
             "days": longest.length if show else None,
             "start": _iso(longest.start) if show else None,
@@ -296,6 +318,8 @@ def stats_report(ctx: Context) -> dict[str, Any]:
             "current_days": streak["current_streak"]["days"],
             "longest_days": streak["longest_streak"]["days"],
             "goal_weeks_run": streak["weekly_goal"]["current_run_weeks"],
+            "rest_days": streak["rest_days"],
+            "freezes_held": streak["freezes"]["held"] if streak["freezes"] else None,
         },
     }
 
@@ -315,6 +339,7 @@ def calendar_report(ctx: Context, weeks: int = 12) -> dict[str, Any]:
     totals = ctx.totals()
     counting = R.counting_days(totals, ctx.rules.min_minutes)
     start = R.week_start(ctx.today, ctx.rules.week_starts) - timedelta(weeks=weeks - 1)
+    frozen = set(R.streaks(counting, ctx.today, ctx.rules).frozen) if ctx.show_streaks else set()
     days = []
     for i in range(weeks * 7):
         d = start + timedelta(days=i)
@@ -330,6 +355,9 @@ def calendar_report(ctx: Context, weeks: int = 12) -> dict[str, Any]:
                 "level": level_for(seconds, d in counting),
                 "today": d == ctx.today,
                 "future": d > ctx.today,
+                # A planned day off without practice, and a missed day a freeze covered.
+                "rest": d not in counting and d.weekday() in ctx.rules.rest_days,
+                "frozen": d in frozen,
             }
         )
     lo = ctx.rules.min_minutes
@@ -388,29 +416,50 @@ def _streak_lines(s: dict[str, Any]) -> list[str]:
     if s["show_streaks"]:
         if cur["days"]:
             text = f"Current streak: {_plural(cur['days'], 'day')} (since {_fmt_day(cur['start'])})"
-            if not s["today_counts"]:
+            if s["today_rest"] and not s["today_counts"]:
+                text += "; today is a rest day"
+            elif not s["today_counts"]:
                 until = datetime.fromisoformat(cur["alive_until"])
                 text += f"; practise today to keep it (until {until:%H:%M} {until:%a})"
             lines.append(text)
+            if cur["frozen_days"]:
+                lines.append("  covered by freezes: " + ", ".join(_fmt_day(d) for d in cur["frozen_days"]))
         else:
             lines.append("Current streak: 0 days")
-        if best["days"]:
+        if best["days"] == 1:  # one day: its date, not "Fri – Fri"
+            lines.append(f"Longest streak: 1 day ({_fmt_day(best['start'], True)})")
+        elif best["days"]:
             lines.append(
                 f"Longest streak: {_plural(best['days'], 'day')} "
                 f"({_fmt_day(best['start'], True)} – {_fmt_day(best['end'], True)})"
             )
         else:
             lines.append("Longest streak: 0 days")
+        fz = s["freezes"]
+        if fz:
+            text = f"Freezes:        {fz['held']} of {fz['max']} held (one per {fz['every']} practice days)"
+            if fz["next_in_days"]:
+                text += f"; next after {fz['next_in_days']} more"
+            lines.append(text)
+    if s["rest_days"]:
+        lines.append(f"Rest days:      {', '.join(d.capitalize() for d in s['rest_days'])} "
+                     "(they neither break nor extend a streak)")
     lines.append(f"This week:      {_week_line(goal['this_week'])}")
     if s["show_streaks"]:
         lines.append(
             f"Weekly goal met {_plural(goal['current_run_weeks'], 'week')} in a row "
             f"(longest run {_plural(goal['longest_run_weeks'], 'week')})"
         )
+    # Only the weeks since practice began: a new user is not shown weeks "missed" before it.
+    first = s.get("first_day")
+    weeks = [w for w in goal["recent_weeks"]
+             if first is not None and w["end"] >= first or w is goal["recent_weeks"][-1]]
     marks = "".join(
-        "●" if w["goal_met"] else ("○" if w["status"] == "missed" else "◌") for w in goal["recent_weeks"]
+        "●" if w["goal_met"] else ("○" if w["status"] == "missed" else "◌") for w in weeks
     )
-    lines.append(f"Recent weeks:   {marks}  (● goal met  ○ not met  ◌ this week, in progress)")
+    key = "  ".join(k for k, shown in (("● goal met", "●" in marks), ("○ not met", "○" in marks),
+                                       ("◌ this week, in progress", "◌" in marks)) if shown)
+    lines.append(f"Recent weeks:   {marks}  ({key})" if key else f"Recent weeks:   {marks}")
     if not s["show_streaks"]:
         lines.append("Streak counts are hidden (show_streaks = false); the record is unchanged.")
     return lines
@@ -420,7 +469,7 @@ def render_streak(s: dict[str, Any]) -> str:
     return "\n".join(_streak_lines(s))
 
 
-def render_stats(d: dict[str, Any]) -> str:
+def render_stats(d: dict[str, Any], cols: int | None = None) -> str:
     t = d["totals"]
     r = d["rules"]
     if not t["sessions"]:
@@ -439,22 +488,26 @@ def render_stats(d: dict[str, Any]) -> str:
     ]
     st = d["streaks"]
     if st["show_streaks"]:
+        held = f", {_plural(st['freezes_held'], 'freeze')} held" if st["freezes_held"] is not None else ""
         lines.append(
-            f"Streak      {_plural(st['current_days'], 'day')} (longest {st['longest_days']}); "
+            f"Streak      {_plural(st['current_days'], 'day')} (longest {st['longest_days']}{held}); "
             f"weekly goal met {_plural(st['goal_weeks_run'], 'week')} in a row"
         )
     lines += ["", "By category"]
     for c in d["by_category"]:
         lines.append(
-            f"  {(c['category'] or '(none)'):<18} {_plural(c['sessions'], 'session'):>13}  "
+            f"  {printable(c['category'] or '(none)'):<18} {_plural(c['sessions'], 'session'):>13}  "
             f"{fmt_minutes(c['practiced_minutes']):>12}  avg {fmt_minutes(c['average_minutes'])}"
         )
     lines += ["", "By exercise"]
     shown = d["by_exercise"][:10]
+    from player.layout import shorten, width
+
+    name_w = max(12, min(40, (cols or width()) - 30))
     for e in shown:
-        name = e["exercise"] + (f" ({e['title']})" if e["title"] and e["title"] != e["exercise"] else "")
+        name = printable(e["exercise"] + (f" ({e['title']})" if e["title"] and e["title"] != e["exercise"] else ""))
         lines.append(
-            f"  {name[:40]:<40} {_plural(e['sessions'], 'session'):>13}  {fmt_minutes(e['practiced_minutes']):>12}"
+            f"  {shorten(name, name_w):<{name_w}} {_plural(e['sessions'], 'session'):>13}  {fmt_minutes(e['practiced_minutes']):>12}"
         )
     if len(d["by_exercise"]) > len(shown):
         lines.append(f"  … and {len(d['by_exercise']) - len(shown)} more (see --json)")
@@ -506,11 +559,13 @@ def render_calendar(c: dict[str, Any], color: bool = False) -> str:
                 continue
             ch = CAL_CHARS[day["level"]]
             mark = TODAY_MARK if day["today"] else " "
+            special = FROZEN_CHAR if day.get("frozen") else (REST_CHAR if day.get("rest") else None)
             if color:
-                style = CAL_COLORS[day["level"]] + (" reverse" if day["today"] else "")
-                cells.append(f"[{style}]{'■' if day['level'] else '·'}[/]{mark}")
+                tone = FROZEN_COLOR if day.get("frozen") else (REST_COLOR if day.get("rest") else CAL_COLORS[day["level"]])
+                style = tone + (" reverse" if day["today"] else "")
+                cells.append(f"[{style}]{special or ('■' if day['level'] else '·')}[/]{mark}")
             else:
-                cells.append(ch + mark)
+                cells.append((special or ch) + mark)
         lines.append(f"{wd:<{label_w}}" + "".join(cells).rstrip())
     def symbol(level: int) -> str:
         if color:
@@ -529,6 +584,11 @@ def render_calendar(c: dict[str, Any], color: bool = False) -> str:
         f"Less {swatch} More    {TODAY_MARK} today",
         f"{ranges}; under {lv[0]['to_minutes']:g} min does not count",
     ]
+    shown = [(FROZEN_CHAR, FROZEN_COLOR, "missed, covered by a freeze", any(d.get("frozen") for d in days)),
+             (REST_CHAR, REST_COLOR, "rest day", any(d.get("rest") for d in days))]
+    keys = [f"[{tone}]{ch}[/] {what}" if color else f"{ch} {what}" for ch, tone, what, seen in shown if seen]
+    if keys:
+        lines.append("; ".join(keys))
     summary = [f"This week: {_week_line(c['this_week'])}"]
     if c["current_streak_days"] is not None:
         summary.append(f"streak {_plural(c['current_streak_days'], 'day')} (longest {c['longest_streak_days']})")
@@ -543,7 +603,7 @@ def render_calendar(c: dict[str, Any], color: bool = False) -> str:
 def _status(s) -> str:
     if s.source == "manual":
         return "manual"
-    if s.source == "import":
+    if s.source != "played":  # Haven's own import, or another app's (insight-timer, ...)
         return "imported"
     if s.completed:
         return "completed"
@@ -553,7 +613,7 @@ def _status(s) -> str:
 def describe_session(s) -> str:
     """One line naming a session: ``1a2b3c4d body-scan, 10 min on Fri 20 Nov 2026 07:30``."""
     when = s.local_start
-    return f"{s.id[:8]} {s.exercise}, {fmt_minutes(s.practiced_s / 60.0)} on {when:%a %-d %b %Y %H:%M}"
+    return f"{printable(s.id[:8])} {printable(s.exercise)}, {fmt_minutes(s.practiced_s / 60.0)} on {when:%a %-d %b %Y %H:%M}"
 
 
 def log_report(since=None, limit=None, now: datetime | None = None, opener=None, config=None) -> dict[str, Any]:
@@ -586,29 +646,52 @@ def log_report(since=None, limit=None, now: datetime | None = None, opener=None,
     return {"sessions": records, "total": total, "more": more, "since": since, "limit": limit}
 
 
-def render_log(data: dict[str, Any]) -> str:
+def render_log(data: dict[str, Any], cols: int | None = None) -> str:
+    """The sessions as a table that fits ``cols`` (the terminal's width): the exercise column
+    takes what is left, names shortened at a word boundary; narrower than a table fits, each
+    session takes two lines."""
+    from player import layout
+
+    cols = cols or layout.width()
     rows = data["sessions"]
     if not rows:
         return "No sessions recorded yet." if not data["total"] else "No sessions match."
-    lines = [f"{'ID':<8}  {'Started (local)':<16}  {'Length':>12}  {'Exercise':<24}  {'Status':<10}  Mood"]
+    cells = []
     for r in rows:
         tz_start = datetime.fromisoformat(r["started_at"].replace("Z", "+00:00"))
         offset = R.parse_offset(r["utc_offset"])
         local = tz_start + timedelta(minutes=offset)
         length = fmt_minutes(r["practiced_minutes"])
         if r["planned_s"] and r["status"] in ("stopped", "unfinished"):
-            length += f"/{int(round(r['planned_s'] / 60.0))}"
+            planned = fmt_minutes(r["planned_s"] / 60.0)
+            length = f"{length.removesuffix(' min')} of {planned}"
         mood = ""
         if r["mood_before"] is not None or r["mood_after"] is not None:
             fmt = lambda v: "–" if v is None else str(v)  # noqa: E731
             mood = f"{fmt(r['mood_before'])}→{fmt(r['mood_after'])}"
-        name = r["exercise"]
-        lines.append(
-            f"{r['id'][:8]:<8}  {local:%Y-%m-%d %H:%M}  {length:>12}  {name[:24]:<24}  {r['status']:<10}  {mood}".rstrip()
-        )
+        cells.append((printable(r["id"][:8]), f"{local:%Y-%m-%d %H:%M}", length,
+                      printable(r["exercise"]), r["status"], mood, r))
+    length_w = max(6, *(len(c[2]) for c in cells))
+    status_w = max(6, *(len(c[4]) for c in cells))
+    fixed = 8 + 2 + 16 + 2 + length_w + 2 + 2 + status_w + 2 + 5
+    table = cols - fixed >= 12
+    name_w = max(len("Exercise"), min(max(len(c[3]) for c in cells), cols - fixed))
+    lines = []
+    if table:
+        lines.append(f"{'ID':<8}  {'Started (local)':<16}  {'Length':>{length_w}}  {'Exercise':<{name_w}}  "
+                     f"{'Status':<{status_w}}  Mood")  # fmt: skip
+    for ident, started, length, name, status, mood, r in cells:
+        if table:
+            lines.append(f"{ident:<8}  {started}  {length:>{length_w}}  "
+                         f"{layout.shorten(name, name_w):<{name_w}}  {status:<{status_w}}  {mood}".rstrip())  # fmt: skip
+        else:
+            lines.append(layout.wrap(f"{started}  {length}", cols=cols))
+            lines.append(layout.wrap(", ".join(x for x in (layout.shorten(name, cols - 2), status,
+                                                           mood, ident) if x), "  ", cols=cols))
         if r["note"]:
-            note = " ".join(r["note"].split())
-            lines.append(f"{'':<10}note: {note[:70]}{'…' if len(note) > 70 else ''}")
+            note = printable(" ".join(r["note"].split()))
+            indent = " " * 10 if table else "  "
+            lines.append(layout.shorten(f"{indent}note: {note}", cols))
     if data["more"]:
         lines.append(
             f"… showing the {len(rows)} newest of {data['total']} sessions; use --limit N or --since DATE for more"
@@ -616,16 +699,55 @@ def render_log(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def export_text(journal, fmt: str, now: datetime) -> tuple[int, str]:
-    """``(number of sessions, file text)`` of a full export in ``fmt`` (csv or json)."""
+def export_text(journal, fmt: str, now: datetime, rescue: bool = False) -> tuple[int, str]:
+    """``(number of sessions, file text)`` of a full export in ``fmt`` (csv or json).
+
+    ``rescue``: from a damaged journal, export the sessions that can be read (see
+    ``Journal.export_records``; ``journal.rescue_problem`` then says what could not)."""
     from player.journal import store
 
-    records = journal.export_records()
+    records = journal.export_records(rescue=rescue)
     return len(records), store.dump_records(records, fmt, R.format_utc(now))
 
 
-def render_import(result) -> str:
-    text = f"Imported {result.added} new session{'s' if result.added != 1 else ''}"
+def export_app_text(journal, fmt: str, now: datetime, rescue: bool = False) -> tuple[int, str]:
+    """``(sessions written, file text)`` for another place: ``health-connect`` or
+    ``insight-timer`` (see ``player.journal.apps``)."""
+    from player.journal import apps
+
+    records = journal.export_records(rescue=rescue)
+    if fmt == "health-connect":
+        return apps.health_connect(records, R.format_utc(now))
+    if fmt == "insight-timer":
+        return apps.insight_timer(records)
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+APP_NAMES = {
+    "haven": "a Haven export", "insight-timer": "Insight Timer", "waking-up": "Waking Up",
+    "va-mindfulness-coach": "VA Mindfulness Coach", "apple-health": "Apple Health",
+}
+
+
+def render_import(result, fmt: str | None = None) -> str:
+    n = result.added
+    source = f" from {APP_NAMES.get(fmt, fmt)}" if fmt and fmt != "haven" else ""
+    if result.dry_run:
+        lines = [f"Would import {n} new session{'s' if n != 1 else ''}{source}"
+                 + (f" ({result.unchanged} already in the journal)" if result.unchanged else "")
+                 + ("." if not n else ":")]
+        for rec in result.new[:50]:
+            local = datetime.fromisoformat(rec["started_at"].replace("Z", "+00:00")) + timedelta(
+                minutes=R.parse_offset(rec["utc_offset"]))
+            lines.append(f"  {local:%Y-%m-%d %H:%M}  {fmt_minutes(_minutes(rec['practiced_s'])):>12}  "
+                         f"{printable(rec['title'] or rec['exercise'])[:40]}")
+        if n > 50:
+            lines.append(f"  … and {n - 50} more (--json lists them all)")
+        if result.conflicts:
+            lines.append(f"{len(result.conflicts)} with an id already used by a different session would be left as they are.")
+        lines.append("Nothing was changed (--dry-run).")
+        return "\n".join(lines)
+    text = f"Imported {n} new session{'s' if n != 1 else ''}{source}"
     extra = []
     if result.unchanged:
         extra.append(f"{result.unchanged} already in the journal")

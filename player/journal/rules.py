@@ -4,13 +4,14 @@ Everything here follows ``shared/spec/practice-journal.md``: a session belongs t
 day of its local start (stored UTC instant + stored UTC offset − ``day_starts_at``); a day
 counts when its practiced time reaches ``min_minutes``; the current streak is still alive
 until today's practice day ends; weekly goal adherence is "N of 7 days" per week, and a run
-of goal-meeting weeks is not reset by one missed day. Callers pass "now" explicitly so every
+of goal-meeting weeks is not reset by one missed day. ``streaks`` adds rest days and freezes
+(the forgiving streak) on top of the plain ``current_streak`` and ``longest_streak``. Callers pass "now" explicitly so every
 result is reproducible and testable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Mapping
 
@@ -34,8 +35,17 @@ class Rules:
     min_minutes: float = 1.0
     goal_days_per_week: int = 5
     week_starts: int = 0  # date.weekday() of the first day of a week: 0 = Monday
+    rest_days: frozenset[int] = frozenset()  # planned days off, as date.weekday() numbers
+    freeze_every: int = 7  # one freeze earned for every this many counting days
+    freeze_max: int = 2  # at most this many held at once (0: no freezes)
 
     def __post_init__(self) -> None:
+        if not all(isinstance(d, int) and 0 <= d <= 6 for d in self.rest_days):
+            raise ValueError(f"rest_days must be weekdays 0..6: {sorted(self.rest_days)}")
+        if not 1 <= self.freeze_every <= 365:
+            raise ValueError(f"freeze_every must be 1..365: {self.freeze_every}")
+        if not 0 <= self.freeze_max <= 10:
+            raise ValueError(f"freeze_max must be 0..10: {self.freeze_max}")
         if not 0 <= self.day_starts_at <= MAX_DAY_START_MIN:
             raise ValueError(f"day_starts_at out of range: {self.day_starts_at} minutes")
         if not self.min_minutes >= 0:
@@ -246,6 +256,157 @@ def longest_streak(counting: Iterable[date]) -> Run:
             best = Run(length, run_start, day)
         prev = day
     return best
+
+
+# --- forgiving streaks: rest days and freezes ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Streaks:
+    """Streaks with rest days and freezes (the spec's "Streaks and goals").
+
+    A run is consecutive days each of which counts, is a rest day, or is covered by a freeze;
+    only counting days add to its length, and ``start``/``end`` are its first and last
+    counting days. ``frozen`` lists every day a freeze covered, oldest first;
+    ``current_frozen`` and ``current_rest`` those inside the current run.
+    """
+
+    current: Run
+    longest: Run
+    held: int
+    next_in: int | None  # counting days until the next freeze (None: all held, or none at all)
+    frozen: tuple[date, ...]
+    current_frozen: tuple[date, ...]
+    current_rest: tuple[date, ...]
+
+
+def open_days(first: date, last: date, rest: frozenset[int]) -> int:
+    """How many days from ``first`` to ``last`` (inclusive) are not rest days."""
+    n = (last - first).days + 1
+    if n <= 0:
+        return 0
+    full, extra = divmod(n, 7)
+    wd = first.weekday()
+    return full * (7 - len(rest)) + sum((wd + i) % 7 not in rest for i in range(extra))
+
+
+def _missed(first: date, last: date, rest: frozenset[int], at_most: int) -> list[date]:
+    """The first ``at_most`` days from ``first`` to ``last`` that are not rest days."""
+    found: list[date] = []
+    day = first
+    while day <= last and len(found) < at_most:
+        if day.weekday() not in rest:
+            found.append(day)
+        day += _ONE_DAY
+    return found
+
+
+def _rest_between(first: date, last: date, rest: frozenset[int]) -> list[date]:
+    if not rest or len(rest) == 7 and (last - first).days > 366:
+        return []  # every day a rest day: no streak would ever break; list no year-long gap
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)
+            if (first + timedelta(days=i)).weekday() in rest]
+
+
+@dataclass
+class _Walk:
+    """The walk through history that earns and uses freezes.
+
+    Freezes are kept as one number, ``credit``: every counting day adds 1 (up to
+    ``freeze_max × freeze_every``), a freeze is ``freeze_every`` of it, and a covered day takes
+    one freeze off, and a run that ends starts again from 0. Each step only ever keeps a
+    larger credit larger, which is what makes "more practice never shortens a streak" hold
+    (a count of counting days modulo ``freeze_every``, or progress kept over a break, would
+    let deleting a day bring the next freeze earlier).
+    """
+
+    rules: Rules
+    credit: int = 0
+    frozen: list[date] = field(default_factory=list)
+    # (counting days, first, last counting day, days frozen in it, rest days in it)
+    runs: list[tuple[int, date, date, list[date], list[date]]] = field(default_factory=list)
+
+    def gap(self, first: date, last: date) -> bool:
+        """Days ``first``..``last`` without counting practice, all reached: does the run
+        survive them? Freezes are used on the missed days either way, while any are held."""
+        rest = self.rules.rest_days
+        missed = open_days(first, last, rest)
+        used = _missed(first, last, rest, min(missed, self.held))
+        self.credit -= len(used) * self.rules.freeze_every
+        self.frozen.extend(used)
+        if missed > len(used):
+            self.credit = 0  # the run ends, and with it the way to the next freeze
+            return False
+        run = self.runs[-1]
+        run[3].extend(used)
+        run[4].extend(_rest_between(first, last, rest))
+        return True
+
+    @property
+    def held(self) -> int:
+        return self.credit // self.rules.freeze_every
+
+    @property
+    def full(self) -> int:
+        return self.rules.freeze_max * self.rules.freeze_every
+
+    def count(self, day: date) -> None:
+        self.credit = min(self.credit + 1, self.full)
+
+    def walk(self, days: list[date]) -> None:
+        prev: date | None = None
+        for day in days:
+            if prev is not None and not (day - prev == _ONE_DAY or self.gap(prev + _ONE_DAY, day - _ONE_DAY)):
+                prev = None
+            if prev is None:
+                self.runs.append((0, day, day, [], []))
+            length, start, _, frozen, rest = self.runs[-1]
+            self.runs[-1] = (length + 1, start, day, frozen, rest)
+            self.count(day)
+            prev = day
+
+
+def streaks(counting: set[date] | frozenset[date], today_: date, rules: Rules) -> Streaks:
+    """Current and longest streak with rest days and freezes, and the freezes held today.
+
+    Freezes are derived from the history each time (never stored): one is earned for every
+    ``freeze_every`` counting days, at most ``freeze_max`` held (while all are held, counting
+    days earn nothing more); a missed day that is not a rest day uses one once the following
+    day is reached (so today, still open, never does), and a run that meets a missed day with
+    no freeze left ends; the next run earns its freezes afresh.
+    Without rest days and with ``freeze_max = 0`` the result equals ``current_streak`` and
+    ``longest_streak``.
+    """
+    past = sorted(d for d in counting if d <= today_)
+    walk = _Walk(rules)
+    walk.walk(past)
+    current = Run(0, None, None)
+    current_frozen: tuple[date, ...] = ()
+    current_rest: tuple[date, ...] = ()
+    if past:
+        last = past[-1]
+        alive = last >= today_ - _ONE_DAY or walk.gap(last + _ONE_DAY, today_ - _ONE_DAY)
+        if alive:
+            length, start, end, frozen, rest = walk.runs[-1]
+            current = Run(length, start, end)
+            current_frozen = tuple(frozen)
+            current_rest = tuple(d for d in rest if d < today_)
+            if today_ not in counting and today_.weekday() in rules.rest_days:
+                current_rest += (today_,)
+    future = sorted(d for d in counting if d > today_)
+    runs = walk.runs
+    if future:  # clock changes or travel: counted for the longest streak as before
+        whole = _Walk(rules)
+        whole.walk(past + future)
+        runs = whole.runs
+    longest = Run(0, None, None)
+    for length, start, end, _, _ in runs:
+        if length > longest.length:
+            longest = Run(length, start, end)
+    next_in = None
+    if walk.credit < walk.full:
+        next_in = rules.freeze_every - walk.credit % rules.freeze_every
+    return Streaks(current, longest, walk.held, next_in, tuple(walk.frozen), current_frozen, current_rest)
 
 
 # --- weeks and the weekly goal ---------------------------------------------------------------
