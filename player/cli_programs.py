@@ -9,8 +9,7 @@ click is imported at module level.
 
 from __future__ import annotations
 
-import textwrap
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -19,11 +18,24 @@ from player.errors import AudioDeviceError, BadInputError
 
 CHECKIN_MOOD_PROMPT = "Overall, how have you been feeling lately, from 0 (very low) to 10 (very good)?"
 CHECKIN_NOTE_PROMPT = "A few words on how the practice is going (Enter to skip)"
+# One question per check-in item (player.care.ITEMS), in the program's order.
+CHECKIN_PROMPTS = {
+    "mood": CHECKIN_MOOD_PROMPT,
+    "anxiety": "How anxious or on edge have you felt, from 0 (not at all) to 10 (extremely)?",
+    "relationships": "How have your relationships felt lately, from 0 (very hard) to 10 (very good)?",
+    "urges": "This week, how often did you act on an urge to seek reassurance or to withdraw, "
+             "from 0 (never) to 10 (every time)?",
+}
+# How each item is named in `haven program status` (at most 14 characters).
+ITEM_NAMES = {"mood": "Mood", "anxiety": "Anxiety", "relationships": "Relationships",
+              "urges": "Acted on urges"}
+REFLECTION_NOTE_PROMPT = "Your answer (Enter to skip)"
+HERE_AND_NOW = "here-and-now"
 NO_PROGRAM = (
     "No program is running. 'haven program list' shows them, and "
     "'haven program start foundations' begins the four-week one."
 )
-WIDTH = 88
+TREND_COLUMNS = 8  # check-ins shown side by side in `haven program status`
 
 
 def _now() -> datetime:
@@ -33,10 +45,12 @@ def _now() -> datetime:
     return cli_journal._now()
 
 
-def _open_journal():
+def _open_journal(readonly: bool = False):
+    """The user's journal; ``readonly`` where a command only reads (works before anything is
+    recorded and in a read-only ``HAVEN_HOME``; a write then says why it cannot be made)."""
     from player import cli_journal
 
-    return cli_journal._open_journal()
+    return cli_journal._open_journal(readonly=readonly)
 
 
 def _print_json(data: Any) -> None:
@@ -45,8 +59,17 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _wrap(text: str, indent: str = "  ") -> str:
-    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent)
+def _wrap(text: str, indent: str = "  ", width: int | None = None) -> str:
+    from player import layout
+
+    return layout.wrap(text, indent, cols=width or layout.width())
+
+
+def _echo(text: str = "") -> None:
+    """Report text, fitted to the terminal's width (``player.layout``)."""
+    from player import layout
+
+    layout.echo(text)
 
 
 def _plural(n: int, word: str) -> str:
@@ -77,18 +100,18 @@ def program_list(as_json: bool) -> None:
         _print_json([p.to_json() for p in found])
         return
     if not found:
-        click.echo("No programs found.")
+        _echo("No programs found.")
         return
     width = max(len(p.id) for p in found)
     for p in found:
         mark = "*" if p.source == "user" else " "
         if p.problem:
-            click.echo(f"{mark} {p.id:<{width}}  (cannot read: {p.problem})")
+            _echo(f"{mark} {p.id:<{width}}  (cannot read: {p.problem})")
             continue
-        click.echo(f"{mark} {p.id:<{width}}  {_plural(p.weeks, 'week'):>8}  {p.title}")
+        _echo(f"{mark} {p.id:<{width}}  {_plural(p.weeks, 'week'):>8}  {p.title}")
     if any(p.source == "user" for p in found):
-        click.echo("\n* your own program")
-    click.echo("\n'haven program show NAME' describes one; 'haven program start NAME' begins it.")
+        _echo("\n* your own program")
+    _echo("\n'haven program show NAME' describes one; 'haven program start NAME' begins it.")
 
 
 @program.command("show")
@@ -102,14 +125,20 @@ def program_show(name: str, as_json: bool) -> None:
     if as_json:
         _print_json(prog.to_json())
         return
-    click.echo(f"{prog.title}  ({prog.id}, {_plural(len(prog.weeks), 'week')})")
+    _echo(f"{prog.title}  ({prog.id}, {_plural(len(prog.weeks), 'week')})")
     if prog.summary:
-        click.echo(_wrap(prog.summary, ""))
+        _echo(_wrap(prog.summary, ""))
+    items = ", ".join(ITEM_NAMES[i].lower() for i in prog.checkin_items)
+    _echo(_wrap(f"Check-ins (every two weeks, then monthly after the end, 0-10): {items}.", ""))
     for week in prog.weeks:
-        click.echo(f"\nWeek {week.number}: {week.title}")
-        click.echo(_wrap(week.intention))
-        click.echo(_wrap("Practice: " + _practice_runs(week.practices), "    "))
-    click.echo(f"\nStart it with: haven program start {prog.id}")
+        _echo(f"\nWeek {week.number}: {week.title}")
+        _echo(_wrap(week.intention))
+        _echo(_wrap("Practice: " + _practice_runs(week.practices), "    "))
+        if week.intro:
+            _echo(_wrap("Begins with a spoken introduction.", "    "))
+        if week.reflection:
+            _echo(_wrap("To look back: " + week.reflection, "    "))
+    _echo(f"\nStart it with: haven program start {prog.id}")
 
 
 def _practice_runs(practices) -> str:
@@ -128,23 +157,24 @@ def _practice_runs(practices) -> str:
 @click.option("--on", "on", metavar="DATE", help="First day: 2026-11-20, today (default), tomorrow or yesterday.")
 def program_start(name: str, on: str | None) -> None:
     """Begin a program; `haven today` then says what is due each day."""
-    from player import programs
+    from player import care, programs
 
     with _open_journal() as journal:
         state = programs.start(journal, name, on, _now())
     p = state.progress
     prog = state.program
-    click.echo(
+    _echo(
         f"Started {prog.title} ({prog.id}): {_plural(len(prog.weeks), 'week')}, "
         f"from {_date(p.started_on)} to {_date(p.ends_on)}."
     )
+    _echo("\n" + _wrap(care.START_NOTE, ""))
     if p.status == "not started":
-        click.echo(f"It begins on {_date(p.started_on)}; until then 'haven today' will remind you.")
+        _echo(f"It begins on {_date(p.started_on)}; until then 'haven today' will remind you.")
         return
     week = (p.current or p.weeks[-1]).week
-    click.echo(f"\nWeek {week.number}: {week.title}")
-    click.echo(_wrap(week.intention))
-    click.echo("\nEach day, run 'haven today': it says what is due and plays it.")
+    _echo(f"\nWeek {week.number}: {week.title}")
+    _echo(_wrap(week.intention))
+    _echo("\nEach day, run 'haven today': it says what is due and plays it.")
 
 
 @program.command("status")
@@ -153,18 +183,18 @@ def program_status(as_json: bool) -> None:
     """How the running program is going: week by week, and how check-in ratings changed."""
     from player import programs
 
-    with _open_journal() as journal:
+    with _open_journal(readonly=True) as journal:
         state = programs.program_state(journal, _now())
     if state is None:
         if as_json:
             _print_json(None)
         else:
-            click.echo(NO_PROGRAM)
+            _echo(NO_PROGRAM)
         return
     if as_json:
         _print_json(programs.status_report(state))
         return
-    click.echo(_status_text(state))
+    _echo(_status_text(state))
 
 
 def _headline(state) -> str:
@@ -182,6 +212,7 @@ def _headline(state) -> str:
 
 def _status_text(state) -> str:
     from player import programs
+    from player.printable import printable
 
     p = state.progress
     lines = [_headline(state)]
@@ -203,19 +234,52 @@ def _status_text(state) -> str:
     if not state.checkins:
         lines.append("Check-ins: none yet ('haven today' offers one every two weeks).")
     else:
-        lines.append("Check-ins (how you have been feeling, 0-10):")
-        for c in state.checkins:
-            rating = f"{c.mood:>2}" if c.mood is not None else " -"
-            note = f'  "{c.note}"' if c.note else ""
-            skipped = "  (skipped)" if c.mood is None and c.note is None else ""
-            when = c.answered_at[:10]
-            lines.append(f"  {state.checkin_label(c.checkpoint):<28} {when}  {rating}{note}{skipped}")
-        change = programs.mood_change(state.checkins)
-        if change is not None:
-            lines.append(f"  Change from the first rating to the latest: {change:+d}.")
+        lines.extend(_trend_lines(state))
+        notes = [(c, printable(" ".join(c.note.split()))) for c in state.checkins if c.note]
+        if notes:
+            lines.append("  Notes:")
+            for c, text in notes:
+                lines.append(_wrap(f'{state.checkin_label(c.checkpoint)} ({c.answered_at[:10]}): '
+                                   f'"{text}"', "    "))  # fmt: skip
+    answered = [r for r in state.reflections if r.note]
+    if answered:
+        lines.append("Reflections:")
+        for r in answered:
+            text = printable(" ".join(r.note.split()))
+            lines.append(_wrap(f'Week {r.week}: "{text}"', "  "))
     if state.checkin_due is not None:
         lines.append(f"A check-in is due ({state.checkin_due.label}): 'haven today' offers it.")
+    else:
+        nxt = programs.next_checkin(state.program, p.day)
+        if nxt is not None:
+            lines.append(f"Next check-in: {nxt.label}, from {_date(p.started_on + timedelta(days=nxt.day))}.")
     return "\n".join(lines)
+
+
+def _trend_lines(state) -> list[str]:
+    """Each check-in item's ratings, one row per item, and its change from the first rating
+    to the latest, in words that follow the item's direction; the last few check-ins only,
+    so it fits 80 columns however long the program runs."""
+    from player import care, programs
+
+    shown = state.checkins[-TREND_COLUMNS:]
+    labels = {c.number: c.short for c in programs.all_checkpoints(state.program)}
+    head = "".join(f"{labels.get(c.checkpoint, str(c.checkpoint)):>6}" for c in shown)
+    lines = ["Check-ins (0-10; - not answered):", f"  {'':<14}{head}"]
+    for item in state.program.checkin_items:
+        cells = "".join(
+            f"{'-' if (v := programs.rating(c, item)) is None else v:>6}" for c in shown
+        )
+        change = programs.item_change(state.checkins, item)
+        trend = ""
+        if change is not None:
+            better = change > 0 if care.ITEMS[item].worse == "low" else change < 0
+            word = "no change" if change == 0 else ("better" if better else "harder")
+            trend = f"   {change:+d}, {word}" if change else f"   {word}"
+        lines.append(f"  {ITEM_NAMES[item]:<14}{cells}{trend}")
+    if len(state.checkins) > TREND_COLUMNS:
+        lines.append(f"  (the last {TREND_COLUMNS} check-ins; changes count from the first)")
+    return lines
 
 
 def _today_line(state) -> str:
@@ -236,9 +300,9 @@ def program_stop() -> None:
     with _open_journal() as journal:
         stopped = journal.stop_program()
     if stopped is None:
-        click.echo("No program is running.")
+        _echo("No program is running.")
         return
-    click.echo(
+    _echo(
         f"Stopped {stopped.title or stopped.program} ({stopped.program}). Your sessions and "
         "check-ins stay in the journal."
     )
@@ -254,6 +318,7 @@ def program_validate(files: tuple[str, ...]) -> None:
     for name in files:
         try:
             prog = programs.find_program(name)
+            programs.check_intros(prog)
         except BadInputError as exc:
             bad += 1
             click.echo(f"{exc}", err=True)
@@ -268,72 +333,138 @@ def program_validate(files: tuple[str, ...]) -> None:
 
 @click.command("today")
 @click.option("--list", "list_only", is_flag=True, help="Only say what is due; play nothing and ask nothing.")
-@click.option("--no-checkin", is_flag=True, help="Do not offer the two-weekly check-in now.")
+@click.option("--no-checkin", is_flag=True, help="Do not offer the check-in or the week's reflection now.")
+@click.option("--no-intro", is_flag=True, help="Do not play the week's spoken introduction first.")
 @click.pass_context
-def today(ctx: click.Context, list_only: bool, no_checkin: bool) -> None:
+def today(ctx: click.Context, list_only: bool, no_checkin: bool, no_intro: bool) -> None:
     """Say what today's practice is in the running program, and play it."""
     from player import programs
 
-    with _open_journal() as journal:
+    # Opened as reading commands open it: writable where the journal can be written (answers
+    # are saved), read-only in a read-only HAVEN_HOME, where `today` still says what is due
+    # and no question is asked whose answer could not be kept.
+    with _open_journal(readonly=True) as journal:
         state = programs.program_state(journal, _now())
         if state is None:
-            click.echo(NO_PROGRAM)
+            _echo(NO_PROGRAM)
             return
-        _print_today(state)
+        _print_today(state, intro=not no_intro)
         if list_only:
             return
+        concerns = []
+        if state.reflection_due is not None and not no_checkin:
+            if journal.read_only:
+                _echo("The reflection is not offered now: the journal cannot be written here.")
+            elif _interactive():
+                _reflect(journal, state)
+            else:
+                _echo("Run 'haven today' in a terminal to answer the reflection question.")
         if state.checkin_due is not None and not no_checkin:
-            if _interactive():
-                _checkin(journal, state)
+            if journal.read_only:
+                # Asking questions whose answers cannot be kept would waste the person's time.
+                _echo("The check-in is not offered now: the journal cannot be written here.")
+            elif _interactive():
+                concerns = _checkin(journal, state)
             else:
                 # Without a terminal nobody can answer, and a skip would be kept for good.
-                click.echo("Run 'haven today' in a terminal to answer the check-in.")
+                _echo("Run 'haven today' in a terminal to answer the check-in.")
     practice = state.progress.due
+    if concerns and _offer_here_and_now(practice is not None):
+        _play(ctx, HERE_AND_NOW, None)
+        return
     if practice is None:
         return
     exercise = _choose(practice)
+    if state.intro_due is not None and not no_intro and _output_problem() is None:
+        _play(ctx, state.intro_due, None, what="this week's introduction")
     _play(ctx, exercise, practice.minutes)
 
 
-def _print_today(state) -> None:
+def _offer_here_and_now(practice_due: bool) -> bool:
+    """After a check-in that raised a concern: ask whether to ground first (default no)."""
+    if not _interactive():
+        return False
+    question = (
+        "Would you like to play here-and-now now, instead of today's practice? (Today's "
+        "practice will still be here later.)" if practice_due
+        else "Would you like to play here-and-now now?"
+    )
+    from player.cli_journal import leave_on_ctrl_c
+
+    answer = False
+    with leave_on_ctrl_c():
+        answer = click.confirm(question, default=False)
+    return answer
+
+
+def _print_today(state, intro: bool = True) -> None:
     p = state.progress
-    click.echo(_headline(state))
+    _echo(_headline(state))
     if p.status == "not started":
-        click.echo("Until then, practise anything you like, or rest.")
+        _echo("Until then, practise anything you like, or rest.")
         return
     if p.status == "finished":
-        click.echo(
+        _echo(
             f"You have come to the end of it: {p.practices_done} of {p.practices_total} practice "
             "days done. 'haven program status' shows how it went; 'haven program stop' clears "
             "it, so you can start another."
         )
     else:
         week = p.current.week
-        click.echo(f"\nWeek {week.number}: {week.title}")
-        click.echo(_wrap(week.intention))
-        click.echo("")
-        click.echo(_today_line(state))
+        _echo(f"\nWeek {week.number}: {week.title}")
+        _echo(_wrap(week.intention))
+        _echo("")
+        _echo(_today_line(state))
         if p.due is not None and p.due.is_choice:
-            click.echo("Choose whichever you like: " + ", ".join(p.due.exercises) + ".")
+            _echo("Choose whichever you like: " + ", ".join(p.due.exercises) + ".")
+        if state.intro_due is not None and intro:
+            _echo("A short spoken introduction to the week plays first.")
+    if state.reflection_due is not None:
+        _echo(f"A question to look back on week {state.reflection_due.number} is waiting.")
     if state.checkin_due is not None:
-        click.echo(f"A check-in is due ({state.checkin_due.label}).")
+        _echo(f"A check-in is due ({state.checkin_due.label}).")
 
 
-def _checkin(journal, state) -> None:
-    """Offer the due check-in; Enter skips each question, and a skip is kept too."""
+def _checkin(journal, state) -> list:
+    """Offer the due check-in; Enter skips each question, and a skip is kept too.
+
+    Returns the concerns the answers raised (``player.care``), after showing the care note.
+    """
+    from player import care, cli_journal, programs
+
+    items = state.program.checkin_items
+    which = "either question" if len(items) == 1 else "any question"
+    _echo(
+        f"\nCheck-in, {state.checkin_due.label}: a moment to notice how things have been. "
+        f"Press Enter to skip {which}."
+    )
+    answers = {item: cli_journal.prompt_mood(CHECKIN_PROMPTS[item]) for item in items}
+    note = cli_journal.prompt_note(CHECKIN_NOTE_PROMPT)
+    mood = answers.pop("mood", None)
+    _stored, concerns = programs.record_checkin(journal, state, mood, note, answers)
+    if mood is None and note is None and not any(v is not None for v in answers.values()):
+        _echo("Skipped; it will not be asked again. 'haven program status' shows your check-ins.")
+    else:
+        _echo("Thank you; saved in your journal. 'haven program status' shows how ratings changed.")
+    message = care.care_note(concerns)
+    if message:
+        cli_journal.show_care(message)
+    return concerns
+
+
+def _reflect(journal, state) -> None:
+    """Ask the reflection question of the week that has ended; Enter skips (kept too)."""
     from player import cli_journal, programs
 
-    click.echo(
-        f"\nCheck-in, {state.checkin_due.label}: a moment to notice how things have been. "
-        "Press Enter to skip either question."
-    )
-    mood = cli_journal.prompt_mood(CHECKIN_MOOD_PROMPT)
-    note = cli_journal.prompt_note(CHECKIN_NOTE_PROMPT)
-    programs.record_checkin(journal, state, mood, note)
-    if mood is None and note is None:
-        click.echo("Skipped; it will not be asked again. 'haven program status' shows your check-ins.")
+    week = state.reflection_due
+    _echo(f"\nLooking back on week {week.number} ({week.title}):")
+    _echo(_wrap(week.reflection))
+    note = cli_journal.prompt_note(REFLECTION_NOTE_PROMPT)
+    programs.record_reflection(journal, state, note)
+    if note is None:
+        _echo("Skipped; it will not be asked again.")
     else:
-        click.echo("Thank you; saved in your journal. 'haven program status' shows how ratings changed.")
+        _echo("Thank you; saved in your journal with this program's check-ins.")
 
 
 def _interactive() -> bool:
@@ -347,9 +478,15 @@ def _choose(practice) -> str:
     """The exercise to play: the practice's own, or the listener's pick of a choice."""
     if not practice.is_choice or not _interactive():
         return practice.exercise
-    return click.prompt(
-        "Which one today?", type=click.Choice(list(practice.exercises)), default=practice.exercise
-    )
+    from player.cli_journal import leave_on_ctrl_c
+
+    answer = practice.exercise
+    with leave_on_ctrl_c():
+        answer = click.prompt(
+            "Which one today?", type=click.Choice(list(practice.exercises)),
+            default=practice.exercise,
+        )
+    return answer
 
 
 def _render_hint(exercise: str, minutes: float | None) -> str:
@@ -367,7 +504,7 @@ def _output_problem() -> str | None:
     return None
 
 
-def _play(ctx: click.Context, exercise: str, minutes: float | None) -> None:
+def _play(ctx: click.Context, exercise: str, minutes: float | None, what: str | None = None) -> None:
     """Play one exercise as `haven play` does: the one place `haven today` reaches playback.
 
     `haven play` was being built alongside this command; until it has a core function to call,
@@ -383,7 +520,7 @@ def _play(ctx: click.Context, exercise: str, minutes: float | None) -> None:
         raise AudioDeviceError(
             "this Haven cannot play sound yet", hint=_render_hint(exercise, minutes)
         )
-    click.echo(f"\nPlaying {exercise}" + (f", fitted to {minutes:g} minutes" if minutes else "") + ".")
+    _echo(f"\nPlaying {what or exercise}" + (f", fitted to {minutes:g} minutes" if minutes else "") + ".")
     ctx.invoke(play, name=exercise, minutes=minutes)
 
 
@@ -393,20 +530,25 @@ def _play(ctx: click.Context, exercise: str, minutes: float | None) -> None:
 @click.command("new")
 @click.argument("name")
 @click.option("--from", "template", metavar="EXERCISE", help="Start from a copy of this built-in exercise.")
-def new(name: str, template: str | None) -> None:
+@click.option("--replace", is_flag=True,
+              help="Allow a built-in exercise's name: your script then plays in its place "
+                   "(delete the file to undo).")
+def new(name: str, template: str | None, replace: bool) -> None:
     """Write a starter script NAME into your scripts folder, ready to edit.
 
     Without --from it is a short, commented example that uses every kind of step.
     """
+    import shlex
+
     from player import starter
 
-    made = starter.new_script(name, template)
+    made = starter.new_script(name, template, replace=replace)
     what = f"a copy of '{made.template}'" if made.template else "a commented starter script"
     click.echo(f"Wrote {made.path} ({what}).")
     if made.shadows_builtin:
         click.echo(
-            f"It takes the place of the built-in '{made.id}' while it exists; delete the file "
-            "to get the built-in back."
+            f"It takes the place of the built-in '{made.id}' while it exists, in programs too.\n"
+            f"To undo, delete the file: rm {shlex.quote(str(made.path))}"
         )
     click.echo(
         "Next:\n"

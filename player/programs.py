@@ -27,6 +27,11 @@ program's id takes its place. Example::
             times: 4                            #   on this many practice days (default 1)
           - choose: [body-scan, mindful-walking]  # or a choice: whichever you like that day
             minutes: 15
+        intro: evenings/week-01.yaml            # optional: spoken before the week's first practice
+        reflection: What helped this week?      # optional: asked once the week is over
+
+Optional top level: ``checkin: [mood, anxiety, relationships, urges]``, the 0-10 items each
+check-in asks, in that order (``player.care.ITEMS``; default ``[mood]``).
 
 Rules:
 
@@ -39,6 +44,11 @@ Rules:
 - Every exercise id must name an exercise Haven knows (built-in or your own) when the program is
   loaded; ``haven list`` shows them.
 - Text fields are plain text; the intention's line breaks are folded into spaces.
+- ``intro`` is an exercise id, or the path of a script file relative to the program's folder
+  (``name/week-01.yaml``, inside that folder). Built-in week introductions live in a folder
+  beside their program (``programs/twelve-weeks/``), so they stay out of ``haven list``; a
+  program's file check makes sure each exists, ``haven program validate`` loads each one.
+- ``reflection`` is one question (a single line of plain text).
 
 Problems are reported exactly like script errors, one line each, ``file:line:col: path:
 message``, e.g. ``calm.yaml:9:22: weeks[0].days[1].minutes: must be a number between 0.5 and
@@ -49,16 +59,30 @@ Counting progress
 -----------------
 On each practice day of a week (the journal's day rules: ``journal.day_starts_at`` decides
 which day a session belongs to), the first practice of the week not yet done whose exercise
-(or one of whose choices) has at least ``journal.min_minutes`` practised that day is done. One
-practice per day: this is daily practice, not a list to clear. What is due today is the week's
-first practice not yet done, unless today already did one.
+(or one of whose choices) was practised that day for most of its length is done: at least
+half (``MOST``) of the practice's ``minutes``, or of the exercise's own length at its default
+minutes when the practice gives none, and at least ``journal.min_minutes`` (sessions of the
+same exercise that day add up). A one-minute pacer or a session stopped early does not do a
+ten-minute practice. Practice counts only from the program's start: for a program started on
+its first day, from the moment it was started. One practice per day: this is daily practice,
+not a list to clear. What is due today is the week's first practice not yet done, unless today
+already did one.
 
 Check-ins
 ---------
-A check-in (a mood rating 0-10 and a short note, either skippable) is offered at the start,
-after every two weeks, and once the program is over (``checkpoints``). ``haven today`` offers
-the latest one reached that has not been answered or skipped; ``haven program status`` shows
-how the ratings changed.
+A check-in (the program's 0-10 items, ``checkin``, and a short note, each skippable) is offered
+at the start, after every two weeks, once the program is over (``checkpoints``), and then as a
+monthly booster (every four weeks) for a year after the end, until the program is stopped
+(``booster_checkpoints``). ``haven today`` offers the latest one reached that has not been
+answered or skipped; ``haven program status`` shows how each item's ratings changed. Answers
+that suggest a hard time are met with care (``player.care``): the same rule everywhere.
+
+Weeks: introduction and reflection
+----------------------------------
+A week's ``intro`` is played by ``haven today`` before the week's first practice (while none
+of the week's practices is done yet). Its ``reflection`` question is asked by ``haven today``
+from the day after the week ends (only the latest week that has ended; answered or skipped
+once) and the answer is kept in the journal with the program's check-ins.
 """
 
 from __future__ import annotations
@@ -69,10 +93,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from player import paths
 from player.errors import BadInputError, NotFoundError
+from player.printable import printable
 from player.script import (
     Checks,
     LocatedValue,
@@ -84,9 +109,11 @@ from player.script import (
 )
 
 FORMAT_VERSION = 1
-TOP_LEVEL_KEYS = ("haven", "title", "summary", "weeks")
+TOP_LEVEL_KEYS = ("haven", "title", "summary", "checkin", "weeks")
 REQUIRED_TOP_LEVEL_KEYS = ("title", "weeks")
-WEEK_KEYS = ("title", "intention", "days")
+WEEK_KEYS = ("title", "intention", "days", "intro", "reflection")
+REQUIRED_WEEK_KEYS = ("title", "intention", "days")
+DEFAULT_CHECKIN_ITEMS = ("mood",)
 DAY_KEYS = ("exercise", "choose", "minutes", "times")
 DAYS_PER_WEEK = 7
 MAX_WEEKS = 52
@@ -96,6 +123,9 @@ MAX_TITLE_CHARS = 200
 MAX_SUMMARY_CHARS = 2000
 MAX_INTENTION_CHARS = 2000
 CHECKIN_EVERY_DAYS = 14
+BOOSTER_EVERY_DAYS = 28  # after the end: a booster check-in every four weeks ...
+BOOSTERS = 12  # ... for about a year
+MAX_QUESTION_CHARS = 300
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -136,6 +166,8 @@ class Week:
     title: str
     intention: str
     practices: tuple[Practice, ...]
+    intro: str | None = None  # an exercise id, or the absolute path of a script file
+    reflection: str | None = None  # the question asked once the week is over
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -143,6 +175,8 @@ class Week:
             "title": self.title,
             "intention": self.intention,
             "practices": [p.to_json() for p in self.practices],
+            "intro": self.intro,
+            "reflection": self.reflection,
         }
 
 
@@ -153,6 +187,7 @@ class Program:
     summary: str
     weeks: tuple[Week, ...]
     path: Path | None = None
+    checkin_items: tuple[str, ...] = DEFAULT_CHECKIN_ITEMS
 
     @property
     def length_days(self) -> int:
@@ -166,6 +201,7 @@ class Program:
             "id": self.id,
             "title": self.title,
             "summary": self.summary,
+            "checkin": list(self.checkin_items),
             "weeks": [w.to_json() for w in self.weeks],
             "path": str(self.path) if self.path else None,
         }
@@ -247,14 +283,52 @@ class _Builder(Checks):
         if len(weeks_v.value) > MAX_WEEKS:
             raise self.fail(weeks_v, "weeks", f"too many weeks ({len(weeks_v.value)}; at most "
                                               f"{MAX_WEEKS})")  # fmt: skip
+        checkin = DEFAULT_CHECKIN_ITEMS
+        if "checkin" in top:
+            checkin = self.checkin_items(top["checkin"][1], "checkin")
+        folder = Path(self.file).resolve().parent
         weeks = tuple(
-            self.week(v, f"weeks[{i}]", i + 1) for i, v in enumerate(weeks_v.value)
+            self.week(v, f"weeks[{i}]", i + 1, folder) for i, v in enumerate(weeks_v.value)
         )
-        return Program(program_id, title, summary, weeks, path)
+        return Program(program_id, title, summary, weeks, path, checkin)
 
-    def week(self, v: LocatedValue, path: str, number: int) -> Week:
+    def checkin_items(self, v: LocatedValue, path: str) -> tuple[str, ...]:
+        from player.care import ITEMS
+
+        known = ", ".join(ITEMS)
+        if v.kind != "seq" or not v.value:
+            raise self.fail(v, path, f"must be a list of check-in items from: {known} "
+                                     f"({self.got(v)})")  # fmt: skip
+        out: list[str] = []
+        for i, item in enumerate(v.value):
+            if item.kind != "str" or item.value not in ITEMS:
+                hint = suggest(str(item.value), ITEMS) if item.kind == "str" else ""
+                raise self.fail(item, f"{path}[{i}]", f"unknown check-in item {item.raw!r}"
+                                                      f"{hint or f' (known: {known})'}")  # fmt: skip
+            if item.value in out:
+                raise self.fail(item, f"{path}[{i}]", f"{item.value!r} is listed twice")
+            out.append(item.value)
+        return tuple(out)
+
+    def intro(self, v: LocatedValue, path: str, folder: Path) -> str:
+        """An exercise id as it is, or a script file beside the program as an absolute path."""
+        from player.library import looks_like_path
+
+        if v.kind == "str" and not looks_like_path(v.value):
+            return self.exercise(v, path)
+        name = self.text(v, path, max_chars=200, single_line=True, what="a script file")
+        rel = Path(name)
+        if rel.is_absolute() or ".." in rel.parts or rel.suffix != ".yaml":
+            raise self.fail(v, path, "must be an exercise id, or a .yaml file in the program's "
+                                     f"folder like 'week-01.yaml' (got {name!r})")  # fmt: skip
+        target = folder / rel
+        if not target.is_file():
+            raise self.fail(v, path, f"no such script file: {target}")
+        return str(target)
+
+    def week(self, v: LocatedValue, path: str, number: int, folder: Path) -> Week:
         entries = self.mapping(v, path, WEEK_KEYS, "a week")
-        for key in WEEK_KEYS:
+        for key in REQUIRED_WEEK_KEYS:
             if key not in entries:
                 raise self.fail(v, f"{path}.{key}", f"missing: every week needs '{key}'")
         title = self.text(entries["title"][1], f"{path}.title", max_chars=MAX_TITLE_CHARS,
@@ -275,7 +349,14 @@ class _Builder(Checks):
             if len(practices) > DAYS_PER_WEEK:
                 raise self.fail(item, f"{dpath}[{j}]", f"the week now has {len(practices)} "
                                                        "practice days; a week has at most 7")  # fmt: skip
-        return Week(number, title, intention, tuple(practices))
+        intro = None
+        if "intro" in entries:
+            intro = self.intro(entries["intro"][1], f"{path}.intro", folder)
+        reflection = None
+        if "reflection" in entries:
+            reflection = self.text(entries["reflection"][1], f"{path}.reflection",
+                                   max_chars=MAX_QUESTION_CHARS, single_line=True)  # fmt: skip
+        return Week(number, title, intention, tuple(practices), intro, reflection)
 
     def day(self, v: LocatedValue, path: str) -> tuple[Practice, int]:
         if v.kind == "str":
@@ -370,24 +451,33 @@ def program_paths() -> dict[str, tuple[Path, str]]:
 
 def resolve_program(name: str) -> Path:
     """The file for NAME: a path to a ``.yaml`` file, or a user or built-in program id."""
-    from player.library import looks_like_path
+    from player.library import given_path, looks_like_path
 
     if looks_like_path(name):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise NotFoundError(f"no such program file: {name}")
-        return path
+        return given_path(name, "program")  # a folder or pipe: the reader says what it is
     known = program_paths()
     if name in known:
         return known[name][0]
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise NotFoundError(f"no program named '{name}'{hint}; 'haven program list' shows them all")
+    raise NotFoundError(
+        f"no program named '{printable(name)}'{hint}; 'haven program list' shows them all"
+    )
 
 
 def find_program(name: str) -> Program:
     """Resolve NAME and load it as a validated program."""
     return load_program(resolve_program(name))
+
+
+def check_intros(program: Program) -> None:
+    """Load every week's introduction script (a file's own problems raise ``ScriptError``);
+    ``haven program validate`` runs this, loading a program only checks the files exist."""
+    from player import library
+
+    for week in program.weeks:
+        if week.intro is not None:
+            library.load(week.intro)
 
 
 def list_programs() -> list[ProgramInfo]:
@@ -492,13 +582,23 @@ def progress(
     today: date,
     practiced: Mapping[date, Mapping[str, float]],
     min_minutes: float,
+    needed: Callable[[Practice, str], float] | None = None,
 ) -> Progress:
     """Count a program's progress from practiced seconds per practice day and exercise.
 
     ``practiced`` is ``Journal.exercise_day_totals``' shape; days after ``today`` are ignored.
+    ``needed(practice, exercise)``: the seconds of ``exercise`` a day needs to do ``practice``
+    (``needed_seconds``: most of its length); without it, ``min_minutes`` alone decides.
     The rules are the module docstring's "Counting progress".
     """
     from player.journal.rules import day_counts
+
+    def did(practice: Practice, seconds: Mapping[str, float]) -> bool:
+        return any(
+            x in seconds and day_counts(seconds[x], min_minutes)
+            and (needed is None or seconds[x] >= needed(practice, x))
+            for x in practice.exercises
+        )
 
     weeks = []
     done_today = None
@@ -511,9 +611,7 @@ def progress(
                 break
             seconds = practiced.get(day) or {}
             for i, practice in enumerate(week.practices):
-                if done_on[i] is None and any(
-                    x in seconds and day_counts(seconds[x], min_minutes) for x in practice.exercises
-                ):
+                if done_on[i] is None and did(practice, seconds):
                     done_on[i] = day
                     if day == today:
                         done_today = practice
@@ -532,18 +630,35 @@ class Checkpoint:
     number: int
     day: int  # the program day (from 0) it is offered from
     label: str
+    short: str = ""  # a few letters for `haven program status`: start, wk 2, end, +1m
 
 
 def checkpoints(program: Program) -> tuple[Checkpoint, ...]:
     """The check-ins of a program: at the start, after every two weeks, and at the end."""
     total = program.length_days
-    out = [Checkpoint(0, 0, "at the start")]
+    out = [Checkpoint(0, 0, "at the start", "start")]
     day = CHECKIN_EVERY_DAYS
     while day < total:
-        out.append(Checkpoint(len(out), day, f"after week {day // DAYS_PER_WEEK}"))
+        week = day // DAYS_PER_WEEK
+        out.append(Checkpoint(len(out), day, f"after week {week}", f"wk {week}"))
         day += CHECKIN_EVERY_DAYS
-    out.append(Checkpoint(len(out), total, "at the end"))
+    out.append(Checkpoint(len(out), total, "at the end", "end"))
     return tuple(out)
+
+
+def booster_checkpoints(program: Program) -> tuple[Checkpoint, ...]:
+    """The monthly booster check-ins after the end: every four weeks, for about a year."""
+    first = len(checkpoints(program))
+    return tuple(
+        Checkpoint(first + k - 1, program.length_days + BOOSTER_EVERY_DAYS * k,
+                   f"{k} month{'' if k == 1 else 's'} after the end", f"+{k}m")
+        for k in range(1, BOOSTERS + 1)
+    )  # fmt: skip
+
+
+def all_checkpoints(program: Program) -> tuple[Checkpoint, ...]:
+    """The course's check-ins, then the boosters."""
+    return checkpoints(program) + booster_checkpoints(program)
 
 
 def due_checkin(program: Program, day: int, answered: Collection[int]) -> Checkpoint | None:
@@ -551,10 +666,27 @@ def due_checkin(program: Program, day: int, answered: Collection[int]) -> Checkp
 
     Earlier unanswered ones are passed over: a rating is about how things are now.
     """
-    reached = [c for c in checkpoints(program) if c.day <= day]
+    reached = [c for c in all_checkpoints(program) if c.day <= day]
     if not reached or reached[-1].number in answered:
         return None
     return reached[-1]
+
+
+def next_checkin(program: Program, day: int) -> Checkpoint | None:
+    """The first check-in after program day ``day`` (None once the boosters are over)."""
+    return next((c for c in all_checkpoints(program) if c.day > day), None)
+
+
+def due_reflection(progress: Progress, answered: Collection[int]) -> Week | None:
+    """The reflection question due: the latest week that has ended, when it has a question
+    that was neither answered nor skipped (earlier ones are passed over, like check-ins)."""
+    ended = [w for w in progress.weeks if w.end < progress.today]
+    if not ended:
+        return None
+    week = ended[-1].week
+    if week.reflection is None or week.number in answered:
+        return None
+    return week
 
 
 # --- the running program, from the journal ---------------------------------------------------
@@ -570,12 +702,24 @@ class ProgramState:
     checkins: tuple[Any, ...]  # player.journal.CheckIn, in checkpoint order
     checkin_due: Checkpoint | None
     min_minutes: float
+    reflections: tuple[Any, ...] = ()  # player.journal.Reflection, in week order
+    reflection_due: Week | None = None
 
     def checkin_label(self, number: int) -> str:
-        for c in checkpoints(self.program):
+        for c in all_checkpoints(self.program):
             if c.number == number:
                 return c.label
         return f"check-in {number}"
+
+    @property
+    def intro_due(self) -> str | None:
+        """The week's introduction to play before today's practice: when today's practice is
+        the week's first (none of the week's practices done yet) and the week has one."""
+        p = self.progress
+        current = p.current
+        if p.due is None or current is None or current.done:
+            return None
+        return current.week.intro
 
 
 def _rules(config=None):
@@ -591,6 +735,34 @@ def practice_today(now: datetime, config=None) -> date:
     return today(now, _rules(config).day_starts_at)
 
 
+MOST = 0.5  # "most of its length": at least half the practice's planned length
+
+
+def counted_from(run, day_starts_at: int) -> str | None:
+    """The moment practice starts counting for ``run``: when it was started, if it was
+    started on its first day (practice earlier that day was not part of it); None (the
+    first day's start) for a program started ahead, or dated back with ``--on``."""
+    from player.journal.rules import parse_utc, today as practice_day
+
+    try:
+        created = parse_utc(run.created_at)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return run.created_at if practice_day(created.astimezone(), day_starts_at) == run.started_on else None
+
+
+def needed_seconds(practice: Practice, exercise: str) -> float:
+    """The seconds of ``exercise`` a day needs to count as doing ``practice``: ``MOST`` of
+    its planned length, which is the practice's ``minutes``, or else the exercise's own
+    length at its default minutes (``player.lengths``; 0 when it cannot be worked out)."""
+    if practice.minutes:
+        return MOST * practice.minutes * 60.0
+    from player import lengths
+
+    natural = lengths.natural(exercise)
+    return MOST * natural if natural else 0.0
+
+
 def program_state(journal, now: datetime, config=None) -> ProgramState | None:
     """The running program's state on the practice day of ``now``; None when none runs."""
     from player.journal.rules import today as practice_day
@@ -603,19 +775,25 @@ def program_state(journal, now: datetime, config=None) -> ProgramState | None:
         program = find_program(run.program)
     except NotFoundError:
         raise NotFoundError(
-            f"the running program '{run.program}' (started {run.started_on.isoformat()}) cannot "
+            f"the running program '{printable(run.program)}' (started "
+            f"{run.started_on.isoformat()}) cannot "
             "be found any more; 'haven program stop' ends it"
         ) from None
     today = practice_day(now, rules.day_starts_at)
     last = min(today, run.started_on + timedelta(days=program.length_days - 1))
     practiced = (
-        journal.exercise_day_totals(rules.day_starts_at, run.started_on, last)
+        journal.exercise_day_totals(rules.day_starts_at, run.started_on, last,
+                                    not_before=counted_from(run, rules.day_starts_at))
         if last >= run.started_on else {}
     )  # fmt: skip
-    prog = progress(program, run.started_on, today, practiced, rules.min_minutes)
+    prog = progress(program, run.started_on, today, practiced, rules.min_minutes,
+                    needed_seconds)  # fmt: skip
     checkins = tuple(journal.program_checkins(run.id))
     due = due_checkin(program, prog.day, {c.checkpoint for c in checkins})
-    return ProgramState(run, program, prog, checkins, due, rules.min_minutes)
+    reflections = tuple(journal.program_reflections(run.id))
+    reflection = due_reflection(prog, {r.week for r in reflections})
+    return ProgramState(run, program, prog, checkins, due, rules.min_minutes, reflections,
+                        reflection)  # fmt: skip
 
 
 def parse_start_day(text: str | None, today: date) -> date:
@@ -656,20 +834,65 @@ def start(journal, name: str, on: str | None, now: datetime, config=None) -> Pro
     return state
 
 
-def record_checkin(journal, state: ProgramState, mood: int | None, note: str | None):
-    """Record the answer (or the skip) to the check-in that is due."""
+def record_checkin(
+    journal, state: ProgramState, mood: int | None, note: str | None,
+    ratings: Mapping[str, int | None] | None = None,
+):
+    """Record the answer (or the skip) to the check-in that is due.
+
+    ``ratings`` are the program's other items (``anxiety``, ``relationships``, ``urges``).
+    Returns the stored check-in and the concerns its answers raise (``player.care``), each
+    item compared with its last rating in this run.
+    """
+    from player import care
+
     if state.checkin_due is None:
         raise BadInputError("no check-in is due today")
-    return journal.add_program_checkin(state.run.id, state.checkin_due.number, mood, note)
+    answers = {"mood": mood, **(ratings or {})}
+    found = care.concerns(answers, last_ratings(state.checkins))
+    others = {k: v for k, v in answers.items() if k != "mood"}
+    stored = journal.add_program_checkin(state.run.id, state.checkin_due.number, mood, note,
+                                         others)  # fmt: skip
+    return stored, found
+
+
+def record_reflection(journal, state: ProgramState, note: str | None):
+    """Record the answer (None: skipped) to the reflection question that is due."""
+    if state.reflection_due is None:
+        raise BadInputError("no reflection is due today")
+    return journal.add_program_reflection(state.run.id, state.reflection_due.number, note)
 
 
 # --- reports ---------------------------------------------------------------------------------
 
 
+def rating(checkin, item: str) -> int | None:
+    """One item's rating in a check-in (None: skipped or not asked)."""
+    if item == "mood":
+        return checkin.mood
+    return dict(getattr(checkin, "ratings", ())).get(item)
+
+
+def last_ratings(checkins) -> dict[str, int]:
+    """Each item's most recent rating (a skipped item keeps its earlier one)."""
+    out: dict[str, int] = {}
+    for c in checkins:
+        for item in ("mood", *dict(getattr(c, "ratings", ()))):
+            value = rating(c, item)
+            if value is not None:
+                out[item] = value
+    return out
+
+
+def item_change(checkins, item: str) -> int | None:
+    """An item's last rating minus its first (None with fewer than two ratings)."""
+    values = [v for v in (rating(c, item) for c in checkins) if v is not None]
+    return values[-1] - values[0] if len(values) >= 2 else None
+
+
 def mood_change(checkins) -> int | None:
     """The last rating minus the first (None with fewer than two ratings)."""
-    moods = [c.mood for c in checkins if c.mood is not None]
-    return moods[-1] - moods[0] if len(moods) >= 2 else None
+    return item_change(checkins, "mood")
 
 
 def status_report(state: ProgramState) -> dict[str, Any]:
@@ -707,10 +930,26 @@ def status_report(state: ProgramState) -> dict[str, Any]:
                 "label": state.checkin_label(c.checkpoint),
                 "answered_at": c.answered_at,
                 "mood": c.mood,
+                "ratings": {item: rating(c, item) for item in state.program.checkin_items},
                 "note": c.note,
             }
             for c in state.checkins
         ],
         "mood_change": mood_change(state.checkins),
+        "changes": {item: item_change(state.checkins, item) for item in state.program.checkin_items},
         "checkin_due": state.checkin_due.label if state.checkin_due else None,
+        "next_checkin": _next_checkin_json(state),
+        "reflections": [
+            {"week": r.week, "answered_at": r.answered_at, "note": r.note}
+            for r in state.reflections
+        ],
+        "reflection_due": state.reflection_due.number if state.reflection_due else None,
     }
+
+
+def _next_checkin_json(state: ProgramState) -> dict[str, Any] | None:
+    nxt = next_checkin(state.program, state.progress.day)
+    if nxt is None:
+        return None
+    on = state.progress.started_on + timedelta(days=nxt.day)
+    return {"label": nxt.label, "on": on.isoformat()}

@@ -26,7 +26,7 @@ SCRIPT_FILES = sorted(SCRIPTS_DIR.glob("*.yaml"))
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 CATEGORIES = {"breathing", "meditation", "body-scan", "self-compassion", "sleep", "relaxation"}
-REQUIRED_FIELDS = ("title", "summary", "category", "tags", "steps")
+REQUIRED_FIELDS = ("title", "summary", "credit", "category", "tags", "steps")
 ACTIONS = {"say", "pause", "breathe", "bell", "section", "repeat", "ambient"}
 
 REQUIRED_IDS = {
@@ -51,6 +51,28 @@ REQUIRED_IDS = {
     "extended-exhale",
     "physiological-sigh-reset",
 }
+# The CBT and attachment half of the course plan (issue 14); programs name these ids.
+NEW_IDS = {
+    "turning-toward",
+    "small-steps",
+    "checking-the-story",
+    "staying-steady-plan",
+    "here-and-now",
+    "asking-for-what-you-need",
+    "breathing-space-next-step",
+    "your-younger-self",
+    "worry-time",
+    "mindful-movement",
+}
+# Scripts that ask the listener to turn toward something hard: each names `here-and-now`, the
+# eyes-open grounding practice, as the place to go when it gets too much.
+TURNING_TOWARD_DIFFICULTY = {
+    "exploring-a-difficulty",
+    "rain-for-strong-emotions",
+    "riding-the-reassurance-urge",
+    "self-compassion-break",
+    "compassionate-inner-voice",
+} | (NEW_IDS - {"here-and-now", "mindful-movement", "small-steps"})
 
 MAX_SENTENCE_WORDS = 30
 MAX_MEAN_SENTENCE_WORDS = 16
@@ -98,6 +120,21 @@ PUBLISHED_PHRASES = (
     "leaves on a stream",
     "breathing in i calm my body",
     "ride the wave",
+    # Lines the CBT, DBT, schema and MBCT material is known by: name the technique, write anew.
+    "thoughts are not facts",
+    "feel the fear and do it anyway",
+    "act from the outside in",
+    "i m having the thought that",
+    "what is my experience right now",
+    "this being human is a guest house",
+    "moment to moment non judgmental awareness",
+    "what am i worrying about",
+    "is there anything i can do about it",
+    "may i accept myself as i am",
+    "the trance of unworthiness",
+    "describe express assert reinforce",
+    "stay mindful appear confident negotiate",
+    "five things you can see four things you can",
 )
 
 # Characters and spellings a speech engine may misread or that split sentences wrongly.
@@ -231,12 +268,12 @@ def minutes(doc: dict, scale: float = 1.0) -> float:
 # The library as a whole
 
 
-def test_at_least_eighteen_scripts():
-    assert len(SCRIPT_FILES) >= 18, [p.name for p in SCRIPT_FILES]
+def test_at_least_thirty_scripts():
+    assert len(SCRIPT_FILES) >= 30, [p.name for p in SCRIPT_FILES]
 
 
 def test_named_scripts_present():
-    assert REQUIRED_IDS <= set(IDS), sorted(REQUIRED_IDS - set(IDS))
+    assert REQUIRED_IDS | NEW_IDS <= set(IDS), sorted((REQUIRED_IDS | NEW_IDS) - set(IDS))
 
 
 def test_ids_well_formed_and_unique():
@@ -337,21 +374,13 @@ def test_speakable_characters(sid):
 
 @pytest.mark.parametrize("sid", IDS)
 def test_permission_to_open_eyes_move_and_stop_early(sid):
-    texts = spoken(DOCS[sid])
-    total = sum(len(words(t)) for t in texts)
-    early, count = [], 0
-    for text in texts:
-        if count > EARLY_SHARE * total:
-            break
-        early.append(text.lower())
-        count += len(words(text))
-    opening = " ".join(early)
+    opening = _early_text(sid)
     for what, pattern in PERMISSIONS.items():
         assert pattern.search(opening), f"{sid}: no early permission to {what}"
 
 
 def _all_text(doc: dict) -> str:
-    parts = [doc["title"], doc["summary"], " ".join(doc["tags"])]
+    parts = [doc["title"], doc["summary"], doc["credit"], " ".join(doc["tags"])]
     parts += [str(spec.get("help", "")) for spec in (doc.get("params") or {}).values()]
     parts += [s["section"] for s, a, _ in _walk(doc["steps"]) if a == "section"]
     return "\n".join(parts + spoken(doc))
@@ -420,11 +449,71 @@ def test_safe_place_offers_an_alternative():
     assert "colour" in text and "presence" in text and "imagin" in text
 
 
+# What a listener may pass as a param: a name, or words said to them (the voice is speaking, so
+# "my sister" would be the voice's sister). Every sentence must read right with these and with
+# the default.
+GIVEN_VALUES = ("Ana", "your sister")
+PARAM_SCRIPTS = sorted(sid for sid in IDS if DOCS[sid].get("params"))
+
+
+def _spoken_with(doc: dict, values: dict[str, str]) -> list[str]:
+    filled = {**doc, "params": {k: {**v, "default": values.get(k, v["default"])}
+                                for k, v in doc["params"].items()}}  # fmt: skip
+    return [s for text in spoken(filled) for s in sentences(text)]
+
+
 def test_loving_kindness_person_param():
     doc = DOCS["loving-kindness"]
     person = doc["params"]["person"]
     assert person["default"] and person["help"]
-    assert sum("{person}" in s["say"] for s, a, _ in _walk(doc["steps"]) if a == "say") >= 4
+    assert sum("{person}" in s["say"] for s, a, _ in _walk(doc["steps"]) if a == "say") >= 3
+
+
+@pytest.mark.parametrize("sid", PARAM_SCRIPTS)
+def test_param_help_offers_values_that_read_right_when_spoken(sid):
+    """The help's examples are names or words said to the listener, never "my sister"."""
+    for name, spec in DOCS[sid]["params"].items():
+        assert not re.search(r"\b(my|our|mine|me)\b", spec["help"], re.I), f"{sid}: {name}: {spec['help']}"
+        assert not re.search(r"\b(my|our|me)\b", spec["default"], re.I), f"{sid}: {name}: {spec['default']}"
+
+
+@pytest.mark.parametrize("sid", PARAM_SCRIPTS)
+@pytest.mark.parametrize("given", [None, *GIVEN_VALUES])
+def test_params_read_right_with_the_default_and_given_values(sid, given):
+    """A wish is never made to an indefinite someone ("May someone you care about feel safe"),
+    and a value never sits where only a name or only a description would fit."""
+    doc = DOCS[sid]
+    values = {} if given is None else {name: given for name in doc["params"]}
+    shown = [values.get(k, v["default"]) for k, v in doc["params"].items()]
+    for sentence in _spoken_with(doc, values):
+        for value in shown:
+            if value not in sentence:
+                continue
+            assert not re.search(rf"\bMay {re.escape(value)}\b", sentence), f"{sid}: {sentence}"
+            assert not re.search(rf"\b(the|a|an|my|dear) {re.escape(value)}", sentence), f"{sid}: {sentence}"
+            assert not re.search(rf"{re.escape(value)} (himself|herself|themselves)\b", sentence), sentence
+
+
+def test_params_read_right_in_every_sentence():
+    """The sentences as a listener hears them, with the default and with a name or description."""
+    lk = DOCS["loving-kindness"]
+    for value in ("someone you care about", "Ana", "your sister"):
+        said = _spoken_with(lk, {"person": value})
+        assert f"Bring to mind {value}." in said
+        assert f"Notice how it feels to have {value} in mind." in said
+        assert f"If it helps, imagine {value} offering these wishes to you." in said
+        assert "May you feel safe enough to rest." in said
+        if value != lk["params"]["person"]["default"]:
+            assert sum(value in s for s in said) == 3, [s for s in said if value in s]
+    assert lk["params"]["person"]["default"] == "someone you care about"
+    civ = DOCS["compassionate-inner-voice"]
+    for value in ("a kind friend", "Sam", "your grandmother"):
+        said = _spoken_with(civ, {"friend": value})
+        assert f"Now imagine {value} sitting beside you." in said
+        assert f"Now try saying that balanced thought to yourself, silently, in the warm tone {value} would use." in said
+        if value != civ["params"]["friend"]["default"]:
+            assert sum(value in s for s in said) == 2, [s for s in said if value in s]
+    assert civ["params"]["friend"]["default"] == "a kind friend"
 
 
 @pytest.mark.parametrize("sid", [s for s in IDS if DOCS[s]["category"] == "sleep"])
@@ -454,6 +543,16 @@ def test_breathing_pacers():
         ("body-scan", 13, 18),
         ("coherent-breathing", 5, 9),
         ("physiological-sigh-reset", 2, 5),
+        ("here-and-now", 2.5, 3.6),
+        ("breathing-space-next-step", 3, 5.5),
+        ("turning-toward", 8, 12),
+        ("small-steps", 6, 10),
+        ("checking-the-story", 9, 14),
+        ("staying-steady-plan", 9, 14),
+        ("asking-for-what-you-need", 8, 12),
+        ("your-younger-self", 7, 11),
+        ("worry-time", 7, 11),
+        ("mindful-movement", 7, 11),
     ],
 )
 def test_natural_length(sid, low, high):
@@ -465,6 +564,195 @@ def test_minutes_range(sid, shortest, longest):
     """The documented range is reachable within the quarter-to-four-times elastic limit."""
     assert minutes(DOCS[sid], 0.25) <= shortest
     assert minutes(DOCS[sid], 4.0) >= longest
+
+
+# ---------------------------------------------------------------------------------------------
+# Safety lines and credits (issue 14)
+
+
+def _text_of(sid: str) -> str:
+    return " ".join(spoken(DOCS[sid])).lower()
+
+
+def _early_text(sid: str) -> str:
+    """The spoken text within the first EARLY_SHARE of the script's words, lower case."""
+    texts = spoken(DOCS[sid])
+    total, count, early = sum(len(words(t)) for t in texts), 0, []
+    for text in texts:
+        if count > EARLY_SHARE * total:
+            break
+        early.append(text.lower())
+        count += len(words(text))
+    return " ".join(early)
+
+
+def _has_holds(doc: dict) -> bool:
+    from player.patterns import parse_pattern
+
+    for step, action, _ in _walk(doc["steps"]):
+        if action == "breathe":
+            for pattern in (step["breathe"], step.get("ramp_to")):
+                if pattern is not None:
+                    p = parse_pattern(pattern if isinstance(pattern, dict) else str(pattern))
+                    if p.hold > 0 or p.hold_out > 0:
+                        return True
+    return False
+
+
+HOLD_SCRIPTS = sorted(sid for sid in IDS if _has_holds(DOCS[sid]))
+
+
+def test_the_breath_hold_scripts_are_found():
+    assert {"box-breathing", "four-seven-eight-for-sleep"} <= set(HOLD_SCRIPTS), HOLD_SCRIPTS
+
+
+@pytest.mark.parametrize("sid", HOLD_SCRIPTS)
+def test_breath_holds_come_with_advice_to_skip_them(sid):
+    """Heart or lung conditions, high blood pressure, pregnancy: skip the holds, said before
+    the first breath is paced."""
+    before = []
+    for step, action, _ in _walk(DOCS[sid]["steps"]):
+        if action == "breathe":
+            break
+        if action == "say":
+            before.append(step["say"].lower())
+    before_text = " ".join(before)
+    for needed in ("heart or lung", "high blood pressure", "pregnant", "skip the hold"):
+        assert needed in before_text, f"{sid}: {needed!r} not said before the pacer starts"
+
+
+def test_muscle_relaxation_keeps_the_breath_moving():
+    text = _text_of("progressive-muscle-relaxation")
+    assert "keep breathing as you tense" in _early_text("progressive-muscle-relaxation")
+    assert not re.search(r"\b(and hold it|hold the breath|hold your breath)\b(?<!no need to hold your breath)", text)
+
+
+@pytest.mark.parametrize("sid", [s for s in IDS if DOCS[s]["category"] in ("sleep", "relaxation")])
+def test_sleep_and_relaxation_say_not_while_driving(sid):
+    assert re.search(r"\b(don't|never|not)\b[^.]*\bwhile driving\b", _early_text(sid)), sid
+
+
+def test_rain_grounds_first_when_a_feeling_is_very_strong():
+    early = _normalised(_early_text("rain-for-strong-emotions"))
+    assert " out of ten " in early
+    assert " ground yourself first with the practice called here and now " in early
+
+
+def test_reassurance_urge_says_a_real_fear_for_safety_is_acted_on():
+    early = _early_text("riding-the-reassurance-urge")
+    assert "real reason to fear for someone's safety, act on it" in early
+
+
+@pytest.mark.parametrize("sid", sorted(TURNING_TOWARD_DIFFICULTY))
+def test_turning_toward_a_difficulty_points_to_here_and_now(sid):
+    assert " the practice called here and now " in _normalised(_text_of(sid)), sid
+
+
+@pytest.mark.parametrize("sid", sorted(NEW_IDS - {"here-and-now", "mindful-movement", "small-steps"}))
+def test_new_difficulty_scripts_offer_the_fallback_early(sid):
+    assert " here and now " in _normalised(_early_text(sid)), sid
+
+
+def test_here_and_now_grounds_through_the_senses_with_eyes_open_and_no_breath_focus():
+    text = _text_of("here-and-now")
+    assert not re.search(r"\bbreath", text), "grounding without a breath focus"
+    assert "keep your eyes open throughout" in _early_text("here-and-now")
+    assert not re.search(r"\bclose (your|the) eyes|eyes closed", text)
+    for needed in ("see", "sounds", "touch", "feet", "palms", "where you are", "what day it is"):
+        assert needed in text, needed
+
+
+def _section_text(sid: str, title: str) -> str:
+    out, inside = [], False
+    for step, action, _ in _walk(DOCS[sid]["steps"]):
+        if action == "section":
+            inside = step["section"] == title
+        elif action == "say" and inside:
+            out.append(_substitute(step["say"], DOCS[sid]).lower())
+    assert out, f"{sid}: no section {title!r}"
+    return " ".join(out)
+
+
+def test_three_minute_breathing_space_offers_a_non_breath_anchor():
+    gathering = _section_text("three-minute-breathing-space", "Gathering")
+    assert "if the breath isn't a comfortable place" in gathering
+    assert "feet" in gathering and "hands" in gathering
+
+
+def test_breathing_space_next_step_offers_anchors_and_ends_in_what_is_needed():
+    gathering = _section_text("breathing-space-next-step", "Gathering to one anchor")
+    for anchor in ("breath", "feet", "hands", "sounds"):
+        assert anchor in gathering, anchor
+    need = _section_text("breathing-space-next-step", "What do I need now")
+    assert "what do i need right now?" in need
+    for door in ("kindness", "for the body", "a thought", "one small action"):
+        assert door in need, door
+
+
+def test_coherent_breathing_has_a_plain_title_and_keeps_its_id():
+    doc = DOCS["coherent-breathing"]  # the id stays: programs, journals and habits name it
+    assert "coherent" not in doc["title"].lower(), "a registered trademark: use a plain title"
+    assert "coherent" not in _all_text(doc).lower().replace("coherent-breathing", "")
+
+
+def test_your_younger_self_stays_ordinary_and_sends_painful_memories_to_a_therapist():
+    text = _text_of("your-younger-self")
+    early = _early_text("your-younger-self")
+    assert "ordinary" in early and "everyday memory" in early
+    assert "painful or frightening memories belong with a therapist" in early
+    assert "kind presence from the safe place practice" in text
+    assert "later-in-course" in DOCS["your-younger-self"]["tags"]
+
+
+def test_worry_time_sorts_solves_one_and_lets_the_rest_pass():
+    text = _text_of("worry-time")
+    for needed in ("put it off until your worry time", "can do something about", "first step",
+                   "passing through"):  # fmt: skip
+        assert needed in text, needed
+
+
+def test_checking_the_story_rates_belief_before_and_after():
+    text = _text_of("checking-the-story")
+    assert text.count("from zero to a hundred") >= 2
+    for needed in ("evidence", "don't fit", "what else could explain", "a good friend", "balanced"):
+        assert needed in text, needed
+
+
+def test_mindful_movement_makes_every_movement_optional():
+    early = _early_text("mindful-movement")
+    for needed in ("every movement here is optional", "skip it", "sitting down", "if anything hurts"):
+        assert needed in early, needed
+
+
+@pytest.mark.parametrize("sid", IDS)
+def test_credit_names_the_source_not_its_words(sid):
+    credit = DOCS[sid]["credit"]
+    assert isinstance(credit, str) and "\n" not in credit.strip() and len(credit) <= 300, credit
+    assert credit.rstrip().endswith("The words are Haven's own."), f"{sid}: say the wording is ours"
+    assert len(words(credit.replace("The words are Haven's own.", ""))) >= 4, credit
+
+
+def _readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, re.S | re.M)
+    assert m, f"README has no section {title!r}"
+    return m.group(1)
+
+
+def test_readme_names_where_every_exercise_comes_from():
+    rows = {}
+    for line in _readme_section("Built-in exercises").splitlines():
+        m = re.match(r"\| `([a-z0-9-]+)` \| (.+?) \| (.+?) \|$", line)
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3))
+    assert set(rows) == set(IDS), sorted(set(IDS) ^ set(rows))
+    for sid, (title, source) in rows.items():
+        assert title == DOCS[sid]["title"], sid
+        assert len(words(source)) >= 2, sid
+
+
+def test_readme_says_not_while_driving():
+    assert "while driving" in _readme_section("Built-in exercises")
 
 
 @pytest.mark.parametrize("sid", IDS)
@@ -519,5 +807,25 @@ def test_loving_kindness_takes_a_name():
 
     script = load_script(SCRIPTS_DIR / "loving-kindness.yaml", params={"person": "Ana"})
     texts = list(_loaded_say_texts(script.steps))
-    assert "May Ana feel safe enough to rest." in texts
+    assert "Bring to mind Ana. Picture them as clearly as is comfortable, perhaps at a moment when they were at ease." in texts
+    assert "May you feel safe enough to rest." in texts
     assert not any("{" in t for t in texts)
+
+
+def test_show_names_where_the_practice_comes_from(tmp_path, monkeypatch):
+    """`haven show` prints the credit under the summary, and `--json` carries it."""
+    _player_module("cli.py")
+    import json
+
+    from click.testing import CliRunner
+
+    from player.cli import main
+
+    monkeypatch.setenv("HAVEN_HOME", str(tmp_path))
+    result = CliRunner().invoke(main, ["show", "here-and-now"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:3] == ["Here and Now  (here-and-now)", DOCS["here-and-now"]["summary"],
+                         f"From: {DOCS['here-and-now']['credit']}"]  # fmt: skip
+    data = json.loads(CliRunner().invoke(main, ["show", "here-and-now", "--json"]).output)
+    assert data["credit"] == DOCS["here-and-now"]["credit"]

@@ -33,6 +33,9 @@ TODAY = NOW.date()
 @pytest.fixture(autouse=True)
 def setting(monkeypatch):
     monkeypatch.setenv("TZ", "Europe/London")
+    # The texts below are laid out for 88 columns; fitting other widths (80 for a pipe, a
+    # terminal's own) is tested in a real terminal in test_terminal_polish.py.
+    monkeypatch.setenv("COLUMNS", "88")
     time.tzset()
     set_now(monkeypatch, NOW)
     monkeypatch.setattr(cli_programs, "_output_problem", lambda: None)
@@ -83,6 +86,15 @@ def days_ago(n: int) -> str:
     return (TODAY - timedelta(days=n)).isoformat()
 
 
+START_NOTE = """\
+Before you begin: go at your own pace, and skip or stop anything that feels like too
+much. If things are hard at the moment, it may help to talk to your clinician or GP as
+well. If you are in crisis or thinking of harming yourself, contact your local emergency
+number now, or a crisis line (UK and Ireland: Samaritans 116 123; US: call or text 988;
+elsewhere: findahelpline.com). For any moment that feels like too much, 'haven play
+here-and-now' is three minutes of grounding, eyes open.
+"""
+
 WEEK_1 = """\
 Week 1: Coming back to the breath
   This week is simply about turning up. Each day, sit with the breath for a few minutes
@@ -126,7 +138,9 @@ def test_program_show():
     assert len(data["weeks"]) == 12
     assert data["weeks"][11]["practices"][0] == {
         "exercises": ["mindful-breathing", "body-scan", "loving-kindness", "soothing-touch",
-                      "mindful-walking"], "minutes": 10.0}
+                      "mindful-walking", "mindful-movement"], "minutes": None}
+    assert data["checkin"] == ["mood", "anxiety", "relationships", "urges"]
+    assert data["weeks"][0]["intro"].endswith("/programs/twelve-weeks/twelve-weeks-week-01.yaml")
 
 
 def test_program_show_unknown_suggests_the_nearest():
@@ -155,7 +169,7 @@ def test_start_then_stop():
     out = run("program", "start", "foundations").stdout
     assert out == (
         "Started Foundations (foundations): 4 weeks, from Fri 20 Nov 2026 to Thu 17 Dec 2026.\n"
-        "\n" + WEEK_1 + "\nEach day, run 'haven today': it says what is due and plays it.\n"
+        "\n" + START_NOTE + "\n" + WEEK_1 + "\nEach day, run 'haven today': it says what is due and plays it.\n"
     )
     again = run("program", "start", "twelve-weeks", code=2)
     assert again.stderr == (
@@ -228,7 +242,7 @@ def test_status_counts_practice_from_the_journal():
 
 def test_today_without_a_program():
     assert run("today").stdout == (
-        "No program is running. 'haven program list' shows them, and 'haven program start "
+        "No program is running. 'haven program list' shows them, and 'haven program start\n"
         "foundations' begins the four-week one.\n"
     )
 
@@ -254,7 +268,7 @@ def test_today_offers_the_check_in_then_plays_the_due_practice(played):
         "Today: mindful-breathing, 8 min (practice 2 of 6 this week).\n"
         "A check-in is due (at the start).\n"
         "\n"
-        "Check-in, at the start: a moment to notice how things have been. Press Enter to skip "
+        "Check-in, at the start: a moment to notice how things have been. Press Enter to skip\n"
         "either question.\n"
         "Overall, how have you been feeling lately, from 0 (very low) to 10 (very good)? 6\n"
         "A few words on how the practice is going (Enter to skip): settling in\n"
@@ -275,7 +289,12 @@ def test_a_skipped_check_in_is_kept_and_not_asked_again(played):
     assert "Skipped; it will not be asked again. 'haven program status' shows your check-ins.\n" in out
     assert checkins() == [(0, None, None)]
     assert "Check-in" not in run("today").stdout
-    assert "  at the start                 2026-11-20   -  (skipped)\n" in run("program", "status").stdout
+    assert run("program", "status").stdout.endswith(
+        "Check-ins (0-10; - not answered):\n"
+        "                 start\n"
+        "  Mood               -\n"
+        "Next check-in: after week 2, from Fri 4 Dec 2026.\n"
+    )
 
 
 def test_a_bad_rating_is_asked_again(played):
@@ -306,10 +325,12 @@ def test_check_ins_every_two_weeks_and_status_shows_how_ratings_changed(played, 
     assert "Check-in, after week 2: a moment to notice how things have been." in out
     assert checkins() == [(0, 4, "tired"), (1, 7, None)]
     assert run("program", "status").stdout.endswith(
-        "Check-ins (how you have been feeling, 0-10):\n"
-        "  at the start                 2026-11-06   4  \"tired\"\n"
-        "  after week 2                 2026-11-20   7\n"
-        "  Change from the first rating to the latest: +3.\n"
+        "Check-ins (0-10; - not answered):\n"
+        "                 start  wk 2\n"
+        "  Mood               4     7   +3, better\n"
+        "  Notes:\n"
+        "    at the start (2026-11-06): \"tired\"\n"
+        "Next check-in: at the end, from Fri 4 Dec 2026.\n"
     )
 
 
@@ -331,22 +352,22 @@ def test_a_free_day(played):
         practise("mindful-breathing", TODAY - timedelta(days=n))
     out = run("today", "--no-checkin").stdout
     assert (
-        "\nToday: a free day. This week's practices are all done; rest, or practise anything "
-        "you like.\n"
+        "\nToday: a free day. This week's practices are all done; rest, or practise anything you\n"
+        "like.\n"
     ) in out
     assert played == []
 
 
 def test_a_choice_is_asked_for(played):
     run("program", "start", "twelve-weeks", "--on", days_ago(77))  # week 12, day 78
-    out = run("today", "--no-checkin", input="body-scan\n").stdout
+    out = run("today", "--no-checkin", "--no-intro", input="body-scan\n").stdout
     assert (
-        "Today: mindful-breathing or body-scan or loving-kindness or soothing-touch or "
-        "mindful-walking, 10 min (practice 1 of 6 this week).\n"
-        "Choose whichever you like: mindful-breathing, body-scan, loving-kindness, "
-        "soothing-touch, mindful-walking.\n"
+        "Today: mindful-breathing or body-scan or loving-kindness or soothing-touch or\n"
+        "mindful-walking or mindful-movement (practice 1 of 6 this week).\n"
+        "Choose whichever you like: mindful-breathing, body-scan, loving-kindness,\n"
+        "soothing-touch, mindful-walking, mindful-movement.\n"
     ) in out
-    assert played == [("body-scan", 10.0)]
+    assert played == [("body-scan", None)]
 
 
 def test_the_end_of_a_program_offers_the_last_check_in(played):
@@ -355,11 +376,11 @@ def test_the_end_of_a_program_offers_the_last_check_in(played):
     out = run("today", input="8\nglad I did it\n").stdout
     assert out.startswith(
         "Foundations ended on Tue 17 Nov 2026 (started Wed 21 Oct 2026).\n"
-        "You have come to the end of it: 1 of 24 practice days done. 'haven program status' "
-        "shows how it went; 'haven program stop' clears it, so you can start another.\n"
+        "You have come to the end of it: 1 of 24 practice days done. 'haven program status' shows\n"
+        "how it went; 'haven program stop' clears it, so you can start another.\n"
         "A check-in is due (at the end).\n"
         "\n"
-        "Check-in, at the end: a moment to notice how things have been. Press Enter to skip "
+        "Check-in, at the end: a moment to notice how things have been. Press Enter to skip\n"
         "either question.\n"
     )
     assert checkins() == [(2, 8, "glad I did it")] and played == []
@@ -479,9 +500,24 @@ def test_new_from_a_built_in_copies_it_with_a_header(haven_home):
     assert run("validate", "my-scan").stdout == "ok: my-scan (Body Scan)\n"
 
 
+def test_new_with_a_built_in_id_is_refused_without_replace(haven_home):
+    result = CliRunner().invoke(main, ["new", "body-scan"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: 'body-scan' is the name of a built-in exercise: a script of yours with that name "
+        "would play in its place everywhere, programs included (for a copy to change, haven new "
+        "my-body-scan --from body-scan; to take its place anyway, add --replace)\n"
+    )
+    assert not (haven_home / "data" / "scripts" / "body-scan.yaml").exists()
+    data = {d["id"]: d for d in json.loads(run("list", "--json").stdout)}
+    assert data["body-scan"]["source"] == "built-in"
+
+
 def test_new_with_a_built_in_id_takes_its_place(haven_home):
-    out = run("new", "body-scan", "--from", "body-scan").stdout
-    assert "It takes the place of the built-in 'body-scan' while it exists; delete the file to get the built-in back.\n" in out
+    out = run("new", "body-scan", "--from", "body-scan", "--replace").stdout
+    path = haven_home / "data" / "scripts" / "body-scan.yaml"
+    assert ("It takes the place of the built-in 'body-scan' while it exists, in programs too.\n"
+            f"To undo, delete the file: rm {path}\n") in out
     assert "while this file exists, it plays in its place" in (haven_home / "data" / "scripts" / "body-scan.yaml").read_text()
     data = {d["id"]: d for d in json.loads(run("list", "--json").stdout)}
     assert data["body-scan"]["source"] == "user"
@@ -514,3 +550,234 @@ def test_new_never_overwrites(haven_home):
     result = run("new", "evening-pause", "--from", "body-scan", code=2)
     assert result.stderr == f"Error: {path} already exists; choose another name, or edit that file\n"
     assert path.read_text() == "mine\n"
+
+
+# --- twelve-weeks: introductions, reflections, the check-in's items, care -------------------------
+
+
+CARE = """\
+It may help to talk to your clinician or GP about how things have been; you do not have
+to wait for things to get worse to do that.
+
+If you are in crisis or thinking of harming yourself, contact your local emergency
+number now, or a crisis line (UK and Ireland: Samaritans 116 123; US: call or text 988;
+elsewhere: findahelpline.com).
+
+If you would like something steadying now, 'haven play here-and-now' is three minutes of
+grounding with your eyes open.
+"""
+ITEM_PROMPTS = (
+    "Overall, how have you been feeling lately, from 0 (very low) to 10 (very good)? {}\n"
+    "How anxious or on edge have you felt, from 0 (not at all) to 10 (extremely)? {}\n"
+    "How have your relationships felt lately, from 0 (very hard) to 10 (very good)? {}\n"
+    "This week, how often did you act on an urge to seek reassurance or to withdraw, from 0 "
+    "(never) to 10 (every time)? {}\n"
+    "A few words on how the practice is going (Enter to skip): {}\n"
+)
+OFFER = (
+    "Would you like to play here-and-now now, instead of today's practice? (Today's practice "
+    "will still be here later.) [y/N]: {}\n"
+)
+THANKS = "Thank you; saved in your journal. 'haven program status' shows how ratings changed.\n"
+
+
+def intro(week: int) -> str:
+    from player import paths
+
+    return str(paths.builtin_dir("programs") / "twelve-weeks" / f"twelve-weeks-week-{week:02d}.yaml")
+
+
+def twelve_checkins():
+    with Journal.open(clock=lambda: NOW.astimezone(timezone.utc)) as j:
+        run_ = j.running_program()
+        return [(c.checkpoint, c.mood, dict(c.ratings), c.note) for c in j.program_checkins(run_.id)]
+
+
+def test_starting_twelve_weeks_gives_the_care_note_first():
+    out = run("program", "start", "twelve-weeks").stdout
+    assert out.startswith(
+        "Started Twelve Weeks of Practice (twelve-weeks): 12 weeks, from Fri 20 Nov 2026 to Thu\n"
+        "11 Feb 2027.\n\n" + START_NOTE + "\nWeek 1: Arriving with the breath\n"
+    )
+
+
+def test_a_low_rating_at_a_check_in_is_answered_with_care(played):
+    run("program", "start", "twelve-weeks")
+    out = run("today", input="1\n\n\n\n\nn\n").stdout
+    assert out.endswith(
+        "Check-in, at the start: a moment to notice how things have been. Press Enter to skip any\n"
+        "question.\n"
+        + ITEM_PROMPTS.format(1, "", "", "", "") + THANKS + "\n"
+        "It sounds as if things are hard at the moment (mood 1 of 10). Thank you for noting it.\n"
+        "\n" + CARE + "\n" + OFFER.format("n") + "\n"
+        "Playing this week's introduction.\n"
+        "\n"
+        "Playing three-minute-breathing-space.\n"
+    )
+    # Each item skippable: only the mood was kept.
+    assert twelve_checkins() == [(0, 1, {}, None)]
+    assert played == [(intro(1), None), ("three-minute-breathing-space", None)]
+
+
+def test_accepting_the_offer_plays_here_and_now_instead(played):
+    run("program", "start", "twelve-weeks")
+    out = run("today", input="5\n9\n5\n5\n\ny\n").stdout
+    assert "It sounds as if things are hard at the moment (anxiety 9 of 10)." in out
+    assert out.endswith(OFFER.format("y") + "\nPlaying here-and-now.\n")
+    assert played == [("here-and-now", None)]
+    assert "Today: three-minute-breathing-space (practice 1 of 6 this week)." in run(
+        "today", "--list").stdout  # today's practice is still there
+
+
+def test_a_large_drop_since_the_last_check_in_is_answered_with_care(played, monkeypatch):
+    run("program", "start", "twelve-weeks", "--on", days_ago(14))
+    set_now(monkeypatch, NOW - timedelta(days=14))
+    first = run("today", input="8\n3\n7\n2\nsteady\n").stdout
+    assert "It sounds" not in first and "Would you like" not in first  # a steady good rating
+    set_now(monkeypatch, NOW)
+    out = run("today", "--no-intro", input="\n4\n3\n7\n6\n\nn\n").stdout
+    assert out.endswith(
+        ITEM_PROMPTS.format(4, 3, 7, 6, "") + THANKS + "\n"
+        "It sounds as if things are hard at the moment (mood down 4 since last time; acting on\n"
+        "urges up 4 since last time). Thank you for noting it.\n"
+        "\n" + CARE + "\n" + OFFER.format("n") + "\n"
+        "Playing thoughts-as-passing-events, fitted to 10 minutes.\n"
+    )
+    assert twelve_checkins() == [
+        (0, 8, {"anxiety": 3, "relationships": 7, "urges": 2}, "steady"),
+        (1, 4, {"anxiety": 3, "relationships": 7, "urges": 6}, None),
+    ]
+
+
+def test_a_smaller_change_or_a_steady_rating_brings_no_care_note(played, monkeypatch):
+    run("program", "start", "twelve-weeks", "--on", days_ago(14))
+    set_now(monkeypatch, NOW - timedelta(days=14))
+    run("today", input="7\n4\n6\n5\n\n")
+    set_now(monkeypatch, NOW)
+    out = run("today", "--no-intro", input="\n4\n7\n3\n8\n\n").stdout
+    assert out.endswith(ITEM_PROMPTS.format(4, 7, 3, 8, "") + THANKS + "\n"
+                        "Playing thoughts-as-passing-events, fitted to 10 minutes.\n")
+
+
+def test_the_week_introduction_and_the_reflection(played, monkeypatch):
+    run("program", "start", "twelve-weeks", "--on", days_ago(7))
+    practise("three-minute-breathing-space", TODAY - timedelta(days=7))
+    out = run("today", "--list").stdout
+    assert out.endswith(
+        "Today: body-scan, 15 min (practice 1 of 6 this week).\n"
+        "A short spoken introduction to the week plays first.\n"
+        "A question to look back on week 1 is waiting.\n"
+        "A check-in is due (at the start).\n"
+    )
+    out = run("today", input="to feel less on edge\n\n\n\n\n\n").stdout
+    assert (
+        "\nLooking back on week 1 (Arriving with the breath):\n"
+        "  What brought you to this course, and what would you like to be different by the end of\n"
+        "  it?\n"
+        "Your answer (Enter to skip): to feel less on edge\n"
+        "Thank you; saved in your journal with this program's check-ins.\n"
+    ) in out
+    assert out.endswith(
+        "Skipped; it will not be asked again. 'haven program status' shows your check-ins.\n"
+        "\nPlaying this week's introduction.\n"
+        "\nPlaying body-scan, fitted to 15 minutes.\n"
+    )
+    assert played == [(intro(2), None), ("body-scan", 15.0)]
+    # Answered once; the introduction plays only before the week's first practice.
+    practise("body-scan", TODAY)
+    set_now(monkeypatch, NOW + timedelta(days=1))
+    out = run("today").stdout
+    assert "Looking back" not in out and "introduction" not in out and "Check-in" not in out
+    assert played[-1] == ("body-scan", 15.0)
+    status = run("program", "status").stdout
+    assert 'Reflections:\n  Week 1: "to feel less on edge"\n' in status
+
+
+def test_status_shows_each_items_trend_in_80_columns(played, monkeypatch):
+    run("program", "start", "twelve-weeks", "--on", days_ago(84))
+    # (The first raises a concern: anxiety 8, so the offer is declined; later ones answer the
+    # reflection on the week before first, by skipping it.)
+    for k, answers in enumerate(("3\n8\n4\n9\n\nn\n", "\n5\n6\n\n7\n\n", "\n6\n5\n6\n4\n\n")):
+        set_now(monkeypatch, NOW - timedelta(days=84 - 14 * k))
+        run("today", "--no-intro", input=answers)
+    set_now(monkeypatch, NOW)
+    status = run("program", "status").stdout
+    assert status.endswith(
+        "Check-ins (0-10; - not answered):\n"
+        "                 start  wk 2  wk 4\n"
+        "  Mood               3     5     6   +3, better\n"
+        "  Anxiety            8     6     5   -3, better\n"
+        "  Relationships      4     -     6   +2, better\n"
+        "  Acted on urges     9     7     4   -5, better\n"
+        "A check-in is due (at the end): 'haven today' offers it.\n"
+    )
+    assert max(len(line) for line in status.splitlines()) <= 80
+    data = json.loads(run("program", "status", "--json").stdout)
+    assert data["changes"] == {"mood": 3, "anxiety": -3, "relationships": 2, "urges": -5}
+    assert data["checkins"][1]["ratings"] == {"mood": 5, "anxiety": 6, "relationships": None,
+                                              "urges": 7}
+
+
+def test_booster_check_ins_after_the_course(played, monkeypatch):
+    run("program", "start", "foundations", "--on", days_ago(28 + 28))  # ended 4 weeks ago
+    out = run("today", input="6\n\n").stdout
+    assert out.startswith("Foundations ended on Thu 22 Oct 2026 (started Fri 25 Sep 2026).\n")
+    assert "A check-in is due (1 month after the end).\n" in out
+    assert "\nCheck-in, 1 month after the end: a moment to notice how things have been." in out
+    assert checkins() == [(3, 6, None)] and played == []
+    status = run("program", "status").stdout
+    assert status.endswith(
+        "                   +1m\n"
+        "  Mood               6\n"
+        "Next check-in: 2 months after the end, from Fri 18 Dec 2026.\n"
+    )
+    set_now(monkeypatch, NOW + timedelta(days=27))
+    assert "Check-in" not in run("today").stdout
+    set_now(monkeypatch, NOW + timedelta(days=28))
+    assert "A check-in is due (2 months after the end).\n" in run("today", "--list").stdout
+
+
+def test_play_checkin_uses_the_same_care_rule(monkeypatch, tmp_path, capsys):
+    """`haven play --checkin`: a low rating before, or a fall of 4 after, brings the note."""
+    from fake_audio import FakeStream, fake_sounddevice
+
+    from player import library, playback
+    from player.render import SessionSettings
+
+    monkeypatch.setattr(FakeStream, "pace", 0.0)
+    monkeypatch.setattr(playback, "load_sounddevice", lambda: fake_sounddevice())
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text("title: Tiny\ncategory: meditation\nending: silence\nsteps:\n"
+                    "  - say: Breathe easy.\n    after: 1s\n")
+    for before, after, lead in (
+        (2, 3, "(mood 2 of 10)"), (8, 4, "(mood down 4 since last time)"), (7, 6, None),
+    ):
+        answers = iter([before, after])
+        monkeypatch.setattr(cli_journal, "prompt_mood", lambda *a, **k: next(answers))
+        monkeypatch.setattr(cli_journal, "prompt_note", lambda *a, **k: None)
+        capsys.readouterr()
+        playback.play(library.load(str(tiny)), SessionSettings(), checkin=True,
+                      interactive=True, quiet=True, ring_seconds=60)
+        out = capsys.readouterr().out
+        if lead is None:
+            assert "It sounds" not in out and "988" not in out
+        else:
+            assert out.count("It sounds as if things are hard at the moment") == 1
+            assert " ".join(out.split()).count(f"at the moment {lead}. Thank you for noting it.") == 1
+            assert "noting it.\n\n" + CARE + "\n" in out
+    for stream in FakeStream.instances:
+        stream.stop()
+
+
+def test_validate_loads_each_week_introduction(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "intro.yaml").write_text("title: Hello\nsteps:\n  - sey: Welcome.\n")
+    prog = tmp_path / "mine.yaml"
+    prog.write_text("title: Mine\nweeks:\n  - title: W\n    intention: I\n    days: [body-scan]\n"
+                    "    intro: mine/intro.yaml\n")
+    result = run("program", "validate", str(prog), code=2)
+    assert result.stdout == ""
+    assert result.stderr == (f"{tmp_path}/mine/intro.yaml:3:5: steps[0].sey: unknown action "
+                             "'sey' (did you mean 'say'?)\n")
+    (tmp_path / "mine" / "intro.yaml").write_text("title: Hello\nsteps:\n  - say: Welcome.\n")
+    assert run("program", "validate", str(prog)).stdout == f"ok: {prog} (Mine, 1 week)\n"

@@ -224,10 +224,14 @@ def test_the_built_in_programs_follow_their_arcs():
         return {x for w in weeks for p in prog.weeks[w - 1].practices for x in p.exercises}
 
     twelve = found["twelve-weeks"]
-    # Weeks 1-4: noticing thoughts, breath and body; no self-compassion practice yet.
+    # Weeks 1-4: noticing thoughts, breath and body, and the pull to withdraw; no
+    # self-compassion practice yet beyond the steadying ones offered as a choice every week.
+    steadying = {"safe-place", "soothing-touch", "here-and-now", "extended-exhale"}
+    for week in twelve.weeks:
+        assert any(set(p.exercises) == steadying for p in week.practices), week.title
     noticing = exercises(twelve, range(1, 5))
-    assert {"mindful-breathing", "body-scan", "thoughts-as-passing-events"} <= noticing
-    assert all(category[x] in ("meditation", "body-scan", "breathing") for x in noticing)
+    assert {"mindful-breathing", "body-scan", "thoughts-as-passing-events", "turning-toward"} <= noticing
+    assert all(category[x] in ("meditation", "body-scan", "breathing") for x in noticing - steadying)
     # Weeks 5-8: self-compassion every week, and the deeper practices of turning toward.
     for week in range(5, 9):
         assert any(category[x] == "self-compassion" for x in exercises(twelve, [week])), week
