@@ -168,31 +168,62 @@ def _bed_amp(bed: "synth.NoiseBed", level_db: float) -> float:
     return _amp(VOICE_REF_LUFS + level_db - _lufs_from_power(bed.k_power))
 
 
-def _bell_amp(rate: int) -> tuple[float, np.ndarray]:
+def _bell_samples(rate: int, sound: str | None) -> np.ndarray:
+    """The strike of a bell sound (None: Haven's bowl), mono float32 at ``rate``."""
+    from player import sounds
+
+    return sounds.bell_samples(synth.DEFAULT_BELL if sound is None else sound, rate)
+
+
+def _bell_amp(rate: int, sound: str | None = None) -> tuple[float, np.ndarray]:
     """The bell's amplitude (its first 400 ms block sets its level) and its K-energy cumsum.
 
-    Kept on disk too (player.memo): filtering the 10 s strike costs ~0.2 s.
+    Haven's own bells are kept on disk too (player.memo): filtering the 10 s strike costs
+    ~0.2 s. A sound of the listener's is measured the same way, so every bell sits at
+    ``BELL_LEVEL_DB`` whatever its recording level.
     """
     from player import memo
 
     def make() -> np.ndarray:
-        bell = synth.bell_strike(rate)
+        bell = _bell_samples(rate, sound)
         cumsum = _k_energy_cumsum(bell, rate)
         head = min(len(bell), int(0.4 * rate))
         bell_lufs = _lufs_from_power(cumsum[head] / max(head, 1))
         return np.concatenate(([_amp(VOICE_REF_LUFS + BELL_LEVEL_DB - bell_lufs)], cumsum))
 
-    packed = memo.cached_array("bell-level", rate, make)
+    if sound is None or sound in synth.BELL_SOUNDS:
+        key = rate if sound in (None, synth.DEFAULT_BELL) else (sound, rate)
+        packed = memo.cached_array("bell-level", key, make)
+    else:
+        packed = make()
     return float(packed[0]), packed[1:]
 
 
-_BELL_CACHE: dict[int, tuple[float, np.ndarray]] = {}
+_BELL_CACHE: dict[tuple[int, str | None], tuple[float, np.ndarray]] = {}
 
 
-def _bell_level(rate: int) -> tuple[float, np.ndarray]:
-    if rate not in _BELL_CACHE:
-        _BELL_CACHE[rate] = _bell_amp(rate)
-    return _BELL_CACHE[rate]
+def _bell_level(rate: int, sound: str | None = None) -> tuple[float, np.ndarray]:
+    key = (rate, None if sound == synth.DEFAULT_BELL else sound)
+    if key not in _BELL_CACHE:
+        _BELL_CACHE[key] = _bell_amp(rate, key[1])
+    return _BELL_CACHE[key]
+
+
+def _strikes_by_sound(timeline: Timeline) -> dict[str | None, list[int]]:
+    """Sorted strike positions per bell sound (None: Haven's bowl)."""
+    by_sound: dict[str | None, list[int]] = {}
+    for bell in timeline.bells:
+        sound = None if bell.sound == synth.DEFAULT_BELL else bell.sound
+        by_sound.setdefault(sound, []).extend(bell.strikes)
+    return {k: sorted(v) for k, v in by_sound.items()}
+
+
+def _bed(sound: str, rate: int):
+    if sound in synth.NOISE_KINDS:
+        return synth.NoiseBed(sound, rate)
+    from player import sounds
+
+    return sounds.bed(sound, rate)
 
 
 def ambient_layers(timeline: Timeline) -> list[tuple[int, int, int, int, float, "synth.NoiseBed"]]:
@@ -208,8 +239,9 @@ def ambient_layers(timeline: Timeline) -> list[tuple[int, int, int, int, float, 
         out = timeline.bed_fade_out if (last and timeline.bed_fade_out) else fade
         stop = events[i + 1].start if not last else length - out
         stop = max(ev.start, min(stop, length - out))
-        bed = synth.NoiseBed(ev.sound, timeline.rate)
-        layers.append((ev.start, ev.start + fade, stop, stop + out, _bed_amp(bed, ev.level_db), bed))
+        bed = _bed(ev.sound, timeline.rate)
+        amp = _bed_amp(bed, ev.level_db) * timeline.levels.amp("bed")
+        layers.append((ev.start, ev.start + fade, stop, stop + out, amp, bed))
     return layers
 
 
@@ -240,6 +272,9 @@ def plan_loudness(
     n_hops = max(1, -(-timeline.length // hop))
     center = np.zeros(n_hops)  # K-weighted energy per hop, summed over channels: voice, tones, bells
     beds = np.zeros(n_hops)
+    levels = timeline.levels
+    voice_amp, tones_amp = levels.amp("voice"), levels.amp("tones")
+    bells_amp = levels.amp("bells")
 
     # Voice: uniform reference power over each clip (normalized clips have exactly that mean).
     for ev in timeline.speech:
@@ -247,27 +282,32 @@ def plan_loudness(
         if ev.length <= 0 or last <= first:
             continue
         edges = np.clip(np.arange(first, last + 1, dtype=np.int64) * hop, ev.start, ev.end)
-        center[first:last] += np.diff(edges) * (VOICE_REF_POWER * ev.request.volume**2 * channels)
+        center[first:last] += np.diff(edges) * (
+            VOICE_REF_POWER * ev.request.volume**2 * channels * voice_amp**2)
 
     tone_gain_db = {}
     for i, track in enumerate(_tone_tracks(timeline)):
         amp, powers, first, last = _tone_level(_track_key(track), track.settings, rate, hop)
         tone_gain_db[i] = round(_db(amp), 3)
         top = max(0, min(last, n_hops) - first)
+        amp *= tones_amp
         center[first : first + top] += powers[:top] * (amp * amp * channels * hop)  # power -> energy
 
-    strikes = sorted(s for bell in timeline.bells for s in bell.strikes)
     bell_amp = 1.0
-    if strikes:  # the strike is synthesized and measured only when the session has bells
-        bell_amp, bell_cumsum = _bell_level(rate)
-    for strike in strikes:
-        _add_placed_energy(center, bell_cumsum, strike, hop, bell_amp**2 * channels)
+    # A strike is synthesized (or read) and measured only when the session has that bell.
+    for sound, strikes in _strikes_by_sound(timeline).items():
+        amp, bell_cumsum = _bell_level(rate, sound)
+        amp *= bells_amp
+        if sound is None:
+            bell_amp = amp
+        for strike in strikes:
+            _add_placed_energy(center, bell_cumsum, strike, hop, amp**2 * channels)
 
     centers = np.arange(n_hops) * hop + hop // 2
     if timeline.sleep_fade is not None:
         center *= sleep_envelope(timeline, centers) ** 2
     for layer in ambient_layers(timeline):
-        amp, bed = layer[4], layer[5]
+        amp, bed = layer[4], layer[5]  # the bed's level is in the layer's amp
         env = _layer_envelope(layer, centers)
         beds += (amp * env) ** 2 * bed.k_power * hop
 
@@ -320,7 +360,9 @@ class Mixer:
                 req: normalize_clip(clip, self.rate, req.volume) for req, clip in clips.items()
             }
         self._clips = clips
-        self._voice_amp = 1.0  # clips carry their level (reference power times volume²)
+        # Clips carry their level (reference power times volume²); the listener's voice level
+        # scales them as they are mixed (never when it is 0 dB: the very same samples).
+        self._voice_amp = timeline.levels.amp("voice")
 
         # Speech: sorted starts for quick lookup of what sounds in a block.
         self._speech = [
@@ -332,16 +374,17 @@ class Mixer:
 
         self._tracks = _tone_tracks(timeline)
         hop = int(round(self.rate * HOP_S))
+        levels = timeline.levels
         self._tone_amps = [
-            _tone_level(_track_key(t), t.settings, self.rate, hop)[0] for t in self._tracks
+            _tone_level(_track_key(t), t.settings, self.rate, hop)[0] * levels.amp("tones")
+            for t in self._tracks
         ]
-        self._strikes = sorted(s for bell in timeline.bells for s in bell.strikes)
-        if self._strikes:
-            self._bell = synth.bell_strike(self.rate)
-            self._bell_amp = _bell_level(self.rate)[0]
-        else:
-            self._bell = np.zeros(0, dtype=np.float32)
-            self._bell_amp = 0.0
+        # Per bell sound: (sorted strikes, the strike's samples, its amplitude).
+        self._bells = [
+            (strikes, _bell_samples(self.rate, sound),
+             _bell_level(self.rate, sound)[0] * levels.amp("bells"))
+            for sound, strikes in _strikes_by_sound(timeline).items()
+        ]
         self._layers = ambient_layers(timeline)
         if plan is None:
             plan = plan_loudness(
@@ -375,21 +418,25 @@ class Mixer:
             if e <= start:
                 continue
             a, b = max(s, start), min(e, end)
-            center[a - start : b - start] += clip[a - s : b - s]
+            if self._voice_amp == 1.0:
+                center[a - start : b - start] += clip[a - s : b - s]
+            else:
+                center[a - start : b - start] += clip[a - s : b - s] * self._voice_amp
 
         for track, amp in zip(self._tracks, self._tone_amps):
             if track.end > start and track.start < end:
                 center += track.render(start, n) * amp
 
-        bell_len = len(self._bell)
-        lo = bisect.bisect_left(self._strikes, start - bell_len)
-        for s in self._strikes[lo:]:
-            if s >= end:
-                break
-            if s + bell_len <= start:
-                continue
-            a, b = max(s, start), min(s + bell_len, end)
-            center[a - start : b - start] += self._bell[a - s : b - s] * self._bell_amp
+        for strikes, bell, bell_amp in self._bells:
+            bell_len = len(bell)
+            lo = bisect.bisect_left(strikes, start - bell_len)
+            for s in strikes[lo:]:
+                if s >= end:
+                    break
+                if s + bell_len <= start:
+                    continue
+                a, b = max(s, start), min(s + bell_len, end)
+                center[a - start : b - start] += bell[a - s : b - s] * bell_amp
 
         # Envelopes (raised cosines) are computed only for blocks that overlap a fade: where
         # a level is steady the cosine gives exactly 1.0 (or 0.0), so a scalar gives the very

@@ -361,15 +361,28 @@ BELL_TAIL_S = 3.0  # raised-cosine fade over the end, to exact zero
 BELL_PEAK = 0.5  # sample peak of the strike (-6 dBFS)
 BELL_MALLET_LEVEL = 0.12  # soft felt mallet: a faint, short burst of band-passed noise
 _BELL_SEED = 20240611
+BELL_GRID = float(2**23)  # 24-bit PCM steps per unit: bells are exact in a PCM_24 file
 
 
-@lru_cache(maxsize=4)
-def _bell(rate: int) -> np.ndarray:
+# Haven's bells: name -> (fundamental in Hz, decay-time factor). The bowl is the original;
+# a larger bowl sounds lower and rings longer, a smaller one higher and shorter.
+BELL_SOUNDS = {
+    "bowl": (BELL_FUNDAMENTAL_HZ, 1.0),
+    "low-bowl": (157.0, 1.3),
+    "high-bowl": (354.0, 0.75),
+}
+DEFAULT_BELL = "bowl"
+
+
+@lru_cache(maxsize=8)
+def _bell(rate: int, name: str = DEFAULT_BELL) -> np.ndarray:
+    fundamental, stretch = BELL_SOUNDS[name]
     n = int(round(BELL_LENGTH_S * rate))
     t = np.arange(n, dtype=np.float64) / rate
     x = np.zeros(n)
     for ratio, amp, tau, beat in BELL_PARTIALS:
-        f = BELL_FUNDAMENTAL_HZ * ratio
+        tau = tau * stretch
+        f = fundamental * ratio
         if f + beat >= rate / 2:
             continue
         decay = amp * np.exp(-t / tau)
@@ -391,28 +404,34 @@ def _bell(rate: int) -> np.ndarray:
     tail = int(BELL_TAIL_S * rate)
     x[-tail:] *= raised_cosine(tail, rising=False)
     x *= BELL_PEAK / np.max(np.abs(x))
-    out = x.astype(np.float32)
+    # On the 24-bit grid: the strike is exactly what its FLAC asset in audio/ holds (player.
+    # sounds), so a session gives the same samples from either. The rounding moves a sample
+    # by at most 2^-24 (-144 dBFS), far below anything audible.
+    out = (np.round(x * BELL_GRID) / BELL_GRID).astype(np.float32)
     out[-1] = 0.0
     out.setflags(write=False)
     return out
 
 
-def bell_strike(rate: int) -> np.ndarray:
+def bell_strike(rate: int, name: str = DEFAULT_BELL) -> np.ndarray:
     """One struck singing bowl, mono float32, ``BELL_LENGTH_S`` long, peak ``BELL_PEAK``.
 
-    Deterministic and cached per rate, in memory and on disk (``player.memo``: synthesizing
-    it takes ~0.15 s, on the way to a session's first audio); the array is read-only
-    (shared by every caller).
+    ``name`` is one of ``BELL_SOUNDS``. Deterministic and cached per rate, in memory and on
+    disk (``player.memo``: synthesizing it takes ~0.15 s, on the way to a session's first
+    audio); the array is read-only (shared by every caller).
     """
-    return _bell_cached(int(rate))
+    if name not in BELL_SOUNDS:
+        raise ValueError(f"unknown bell {name!r}; expected one of {tuple(BELL_SOUNDS)}")
+    return _bell_cached(int(rate), name)
 
 
-@lru_cache(maxsize=4)
-def _bell_cached(rate: int) -> np.ndarray:
+@lru_cache(maxsize=8)
+def _bell_cached(rate: int, name: str = DEFAULT_BELL) -> np.ndarray:
     from player import memo
 
     # float32 -> float64 -> float32 is exact, so a cached bell is the synthesized one.
-    out = memo.cached_array("bell", rate, lambda: _bell(rate)).astype(np.float32)
+    key = rate if name == DEFAULT_BELL else (name, rate)
+    out = memo.cached_array("bell", key, lambda: _bell(rate, name)).astype(np.float32)
     out.setflags(write=False)
     return out
 
@@ -442,7 +461,7 @@ def bell_hop_power(rate: int, hop: int, offset: int = 0) -> np.ndarray:
 
 # --- ambient beds ----------------------------------------------------------------------
 
-NOISE_KINDS = ("pink-noise", "brown-noise", "white-noise", "rain")
+NOISE_KINDS = ("pink-noise", "brown-noise", "white-noise", "rain", "ocean", "stream")
 # Loop length: not a round number of seconds, so the repeat never falls into a rhythm.
 NOISE_LOOP_S = 37.3
 # Channel-summed K-weighted mean square of every bed: a 0 dB mono source in both channels.
@@ -488,6 +507,53 @@ def _rain_channel(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
     return hiss + 0.5 * drops
 
 
+def _shaped_noise(n: int, rate: int, rng: np.random.Generator, mag_of) -> np.ndarray:
+    """Noise periodic over n samples with magnitude ``mag_of(f)`` (f > 0), unit RMS."""
+    f = np.fft.rfftfreq(n, 1.0 / rate)
+    mag = np.zeros_like(f)
+    mag[1:] = mag_of(f[1:])
+    mag[-1] = 0.0
+    x = np.fft.irfft(mag * np.exp(1j * rng.uniform(0.0, _TWO_PI, len(f))), n)
+    return x / np.sqrt(np.mean(x * x))
+
+
+# Ocean: waves arrive this many times per loop (whole numbers keep the loop seamless).
+_OCEAN_WAVES = (5, 3)
+
+
+def _ocean_envelope(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(amplitude envelope, crest) of the surf, periodic over n samples: the level swells
+    slowly and falls back faster; it never drops more than ~6 dB, so no 400 ms block of the
+    bed is gated out of its loudness."""
+    u = np.arange(n, dtype=np.float64) / n
+    swell = []
+    for k in _OCEAN_WAVES:
+        phase = (k * u) % 1.0
+        # A slow rise over 70 % of the wave, a quicker fall over the rest.
+        shape = np.where(phase < 0.7, _rise(phase / 0.7), 1.0 - _rise((phase - 0.7) / 0.3))
+        swell.append(shape)
+    crest = 0.7 * swell[0] + 0.3 * swell[1]
+    return 0.5 + 0.5 * crest, crest
+
+
+def _ocean_channel(n: int, rate: int, rng: np.random.Generator, env, crest) -> np.ndarray:
+    """Surf: a dark rumble that swells with each wave, and a brighter wash at its crest."""
+    body = _shaped_noise(n, rate, rng, lambda f: _highpass_mag(f, 30.0) / np.sqrt(f)
+                         / np.sqrt(1.0 + (f / 1200.0) ** 2))
+    wash = _shaped_noise(n, rate, rng, lambda f: _highpass_mag(f, 800.0)
+                         / np.sqrt(1.0 + (f / 6000.0) ** 2))
+    return body * env + 0.35 * wash * crest**2
+
+
+def _stream_channel(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A brook: band-limited water noise whose level bubbles a few times a second."""
+    water = _shaped_noise(n, rate, rng, lambda f: _highpass_mag(f, 250.0)
+                          / np.sqrt(1.0 + (f / 2500.0) ** 2))
+    gurgle = _shaped_noise(n, rate, rng, lambda f: ((f > 2.0) & (f < 12.0)).astype(float))
+    floor = _shaped_noise(n, rate, rng, lambda f: _highpass_mag(f, 60.0) / np.sqrt(f))
+    return water * np.exp(0.45 * gurgle) + 0.4 * floor
+
+
 def _fast_fft_length(n: int) -> int:
     """The smallest even length >= n with no prime factor above 7 (FFT-friendly)."""
     m = n + (n % 2)
@@ -514,9 +580,16 @@ def _noise_loop(kind: str, rate: int, seed: int) -> tuple[np.ndarray, float]:
     weight[-1] = 1.0
     power = 0.0
     channels = []
+    if kind == "ocean":
+        env, crest = _ocean_envelope(n)  # the same waves on both sides
     for _ in range(2):  # independent phases per channel: decorrelated, wide, not mono
-        if kind == "rain":
-            x = _rain_channel(n, rate, rng)
+        if kind in ("rain", "ocean", "stream"):
+            if kind == "rain":
+                x = _rain_channel(n, rate, rng)
+            elif kind == "ocean":
+                x = _ocean_channel(n, rate, rng, env, crest)
+            else:
+                x = _stream_channel(n, rate, rng)
             spec = np.fft.rfft(x)
         else:
             mag = np.zeros_like(f)
@@ -575,3 +648,19 @@ class NoiseBed:
     def hop_power(self, hop_samples: int, first_hop: int, n_hops: int) -> np.ndarray:
         """K-weighted mean square per hop (channels summed): constant for a stationary bed."""
         return np.full(max(int(n_hops), 0), self.k_power)
+
+
+class LoopBed(NoiseBed):
+    """A bed read from a prepared seamless stereo loop (a sound file, see player.sounds).
+
+    ``k_power`` is the loop's channel-summed K-weighted power played forever; the mixer sets
+    it to the bed level like any other bed. Rendering copies, exactly as for noise beds.
+    """
+
+    def __init__(self, loop: np.ndarray, k_power: float, rate: int = 48000, name: str = ""):
+        self.kind = name
+        self.rate = int(rate)
+        self.seed = 0
+        self._loop = loop
+        self.k_power = float(k_power)
+        self.loop_length = loop.shape[0]

@@ -8,6 +8,7 @@ scaled by one factor to fit ``--minutes``; spoken text and fixed parts keep thei
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterable, Sequence
@@ -108,6 +109,7 @@ class BreatheEvent:
 class BellEvent:
     strikes: tuple[int, ...]  # sample position of each strike
     closing: bool = False
+    sound: str | None = None  # None: Haven's bowl (see player.sounds)
 
     @property
     def start(self) -> int:
@@ -150,6 +152,7 @@ class Timeline:
     sleep_fade: tuple[int, int] | None = None
     bed_fade_out: int = 0
     content_end: int = 0
+    levels: model.Levels = model.Levels()  # the listener's levels (Overrides.levels)
 
     @property
     def duration_s(self) -> float:
@@ -197,7 +200,11 @@ class Timeline:
                 }
                 for b in self.breaths
             ],
-            "bells": [{"strikes": list(b.strikes), "closing": b.closing} for b in self.bells],
+            "bells": [
+                {"strikes": list(b.strikes), "closing": b.closing}
+                | ({"sound": b.sound} if b.sound is not None else {})
+                for b in self.bells
+            ],
             "ambient": [
                 {"start": a.start, "sound": a.sound, "level_db": a.level_db} for a in self.ambient
             ],
@@ -206,7 +213,7 @@ class Timeline:
              "content_end": self.content_end}
             if self.sleep_fade is not None
             else {}
-        )
+        ) | ({"levels": dataclasses.asdict(self.levels)} if self.levels != model.Levels() else {})
 
 
 @dataclass(frozen=True)
@@ -220,6 +227,7 @@ class Overrides:
     ambient_level_db: float | None = None
     sleep: bool = False  # bedtime: see SLEEP_* above
     tail_s: float = SLEEP_TAIL_S  # bedtime: how long the bed carries on after the guided part
+    levels: model.Levels = model.Levels()  # voice, tones, bells and bed levels (config, keys)
 
 
 @dataclass
@@ -367,7 +375,7 @@ def _walk(
         elif isinstance(step, model.Bell):
             gap = w.samples(_fraction(step.gap))
             strikes = tuple(w.cursor + i * gap for i in range(step.strikes))
-            w.bells.append(BellEvent(strikes))
+            w.bells.append(BellEvent(strikes, sound=step.sound))
             used = (step.strikes - 1) * gap + w.samples(BELL_SETTLE_S)
             w.cursor += used
             w.fixed += used
@@ -498,6 +506,7 @@ def _compile_at(
         sleep_fade=sleep_fade,
         bed_fade_out=bed_fade_out,
         content_end=content_end,
+        levels=overrides.levels,
     )
 
 
