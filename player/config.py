@@ -9,7 +9,6 @@ user changed are written; the rest come from the defaults below.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 from player import paths
 from player.errors import ConfigError
+from player.printable import printable
 
 try:
     import tomllib
@@ -26,6 +26,18 @@ except ModuleNotFoundError:  # Python 3.10
 
 
 # --- validators: each takes a value from TOML or a string from the command line ------------
+
+MAX_CONFIG_BYTES = 64 * 1024  # a settings file is a few hundred bytes; parsing stays < 0.2 s
+MAX_SHOWN_CHARS = 60  # of a bad value quoted in a message
+MAX_KEY_PARTS = 16  # settings have two (journal.min_minutes)
+# A line that starts with a key of more than MAX_KEY_PARTS dotted parts: the TOML parser's
+# time grows with the square of a dotted key's parts (30,000 parts: 12 s), so such a line is
+# refused before parsing. Parts are bare words or quoted strings.
+_LONG_KEY_RE = re.compile(
+    r"""^[ \t]*(?:(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')[ \t]*\.[ \t]*)"""
+    rf"{{{MAX_KEY_PARTS},}}",
+    re.M,
+)
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -58,7 +70,7 @@ def _number(lo: float, hi: float, *, integer: bool = False) -> Callable[[Any], A
             if not value.is_integer():
                 raise ValueError(message)
             value = int(value)
-        if not math.isfinite(value) or not lo <= value <= hi:
+        if not lo <= value <= hi:  # exact for ints of any size; refuses nan and inf
             raise ValueError(message)
         return value
 
@@ -88,6 +100,19 @@ def _weekday(value: Any) -> str:
     if isinstance(value, str) and value.strip().lower() in WEEKDAYS:
         return value.strip().lower()
     raise ValueError("must be a day of the week: " + ", ".join(WEEKDAYS))
+
+
+def _weekdays(value: Any) -> list[str]:
+    """Rest days: a list of weekdays, or a comma-separated line ("saturday,sunday"; "none")."""
+    from player.journal.rules import WEEKDAYS
+
+    if isinstance(value, str):
+        text = value.strip().lower()
+        value = [] if text in ("", "none") else [part.strip() for part in text.split(",")]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip().lower() in WEEKDAYS for v in value):
+        raise ValueError("must be days of the week, e.g. sunday or saturday,sunday (none for no rest days)")
+    chosen = {v.strip().lower() for v in value}
+    return [day for day in WEEKDAYS if day in chosen]
 
 
 def _word(value: Any) -> str:
@@ -131,6 +156,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("journal.week_starts", "monday", _weekday, "first day of a week"),
     Setting("journal.show_streaks", True, _bool,
             "show streak counts (false hides them; the record is unchanged)"),
+    Setting("journal.rest_days", [], _weekdays,
+            "planned days off: without practice they neither break nor extend a streak"),
+    Setting("journal.freeze_every", 7, _number(1, 365, integer=True),
+            "counting days that earn one streak freeze (it covers one missed day)"),
+    Setting("journal.freeze_max", 2, _number(0, 10, integer=True),
+            "streak freezes held at most at once (0: no freezes)"),
     Setting("voice.engine", "auto", _word, "speech engine (auto picks the best installed)"),
     Setting("voice.name", "", _text, "voice to use (empty: the engine's default)"),
     Setting("voice.rate", 1.0, _number(0.5, 2.0),
@@ -140,8 +171,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ambient.sound", "none", _ambient, "background sound when a script sets none"),
     Setting("ambient.level_db", -24, _number(-60, 0),
             "background level in dB relative to the voice"),
+    Setting("levels.voice_db", 0, _number(-30, 12),
+            "voice level in dB, added to the mix (the loudness target still holds; keys v/V)"),
+    Setting("levels.tones_db", 0, _number(-30, 12),
+            "breathing-tone level in dB, added to the mix (keys t/T)"),
+    Setting("levels.bells_db", 0, _number(-30, 12), "bell level in dB, added to the mix (keys b/B)"),
+    Setting("levels.bed_db", 0, _number(-30, 12),
+            "background-sound level in dB, added to the mix (keys a/A)"),
     Setting("play.checkin", False, _bool,
             "ask for a mood rating before and after each session, and a note after"),
+    Setting("cache.max_mb", 500, _number(0, 100_000, integer=True),
+            "size limit of the speech cache in MB; least recently used clips go first"),
 )
 
 _BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
@@ -177,6 +217,8 @@ def _suggest(name: str) -> str:
     """``"; did you mean 'journal.min_minutes'?"`` for the nearest known key, or ``""``."""
     import difflib
 
+    if len(name) > MAX_SHOWN_CHARS:  # no key is near that long
+        return ""
     candidates = list(_BY_KEY) + list(_LEAVES) + list(_ALIASES)
     close = difflib.get_close_matches(name.lower(), candidates, n=1, cutoff=0.6)
     if not close:
@@ -187,13 +229,21 @@ def _suggest(name: str) -> str:
     return f"; did you mean {best!r}?"
 
 
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it: short, one line, printable."""
+    text = repr(value)
+    if len(text) > MAX_SHOWN_CHARS:
+        text = text[: MAX_SHOWN_CHARS - 3] + "..."
+    return printable(text)
+
+
 def parse_value(key: str, value: Any) -> Any:
     """Validate ``value`` (a TOML value or a command-line string) for ``key``."""
     setting = _BY_KEY[resolve_key(key)]
     try:
         return setting.check(value)
     except ValueError as exc:
-        raise ConfigError(f"{setting.key}: {value!r} {exc}") from None
+        raise ConfigError(f"{setting.key}: {_shown(value)} {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -220,6 +270,9 @@ class Config:
             min_minutes=float(self.values["journal.min_minutes"]),
             goal_days_per_week=int(self.values["journal.goal_days_per_week"]),
             week_starts=weekday_index(self.values["journal.week_starts"]),
+            rest_days=frozenset(weekday_index(d) for d in self.values["journal.rest_days"]),
+            freeze_every=int(self.values["journal.freeze_every"]),
+            freeze_max=int(self.values["journal.freeze_max"]),
         )
 
     @property
@@ -233,33 +286,44 @@ def defaults() -> dict[str, Any]:
 
 def _read_file(path: Path) -> dict[str, Any]:
     """The explicit settings in ``path`` as ``{dotted key: validated value}``."""
-    try:
-        raw = path.read_bytes()
+    from player.files import read_regular
+
+    try:  # a regular file of at most MAX_CONFIG_BYTES: no pipe or /dev/zero link can hang us
+        raw = read_regular(path, limit=MAX_CONFIG_BYTES, what="config file", error=ConfigError)
     except FileNotFoundError:
         return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    long_key = _LONG_KEY_RE.search(text)
+    if long_key:
+        line = text.count("\n", 0, long_key.start()) + 1
+        raise ConfigError(f"{path}: line {line}: a key of more than {MAX_KEY_PARTS} dotted parts; "
+                          "settings are named like journal.min_minutes")  # fmt: skip
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {printable(str(exc))}") from None
+    except ValueError:  # Python's own limit on the digits of an int, met inside the parser
+        raise ConfigError(f"{path}: not valid TOML: a number has too many digits") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise ConfigError(f"{path}: not valid TOML: values are nested too deeply") from None
 
     found: dict[str, Any] = {}
 
     def walk(table: Mapping[str, Any], prefix: str) -> None:
         for name, value in table.items():
             dotted = f"{prefix}{name}"
-            if isinstance(value, dict):
+            if isinstance(value, dict) and not prefix:  # a table; settings are table.name
                 walk(value, dotted + ".")
                 continue
             if dotted not in _BY_KEY:
-                raise ConfigError(f"{path}: unknown setting {dotted!r}{_suggest(dotted)}")
+                raise ConfigError(f"{path}: unknown setting {_shown(dotted)}{_suggest(dotted)}")
             try:
                 found[dotted] = _BY_KEY[dotted].check(value)
             except ValueError as exc:
-                raise ConfigError(f"{path}: {dotted}: {value!r} {exc}") from None
+                raise ConfigError(f"{path}: {dotted}: {_shown(value)} {exc}") from None
 
     walk(doc, "")
     return found
@@ -280,10 +344,14 @@ def get(key: str, path: Path | None = None) -> Any:
 
 
 def _write(path: Path, explicit: Mapping[str, Any]) -> None:
-    """Write the explicit settings atomically (temp file + rename), owner-only."""
+    """Write the explicit settings atomically (temp file + rename), owner-only.
+
+    A config.toml that is a link to a file elsewhere (a dotfiles folder) stays a link: the
+    file it points to is replaced. Folders that cannot be made or written give one line.
+    """
     import tomli_w
 
-    from player.files import write_atomic
+    from player.files import FileAccessError, write_output
 
     doc: dict[str, dict[str, Any]] = {}
     for setting in SETTINGS:  # file order follows SETTINGS, so diffs stay small
@@ -292,8 +360,11 @@ def _write(path: Path, explicit: Mapping[str, Any]) -> None:
             doc.setdefault(table, {})[name] = explicit[setting.key]
     text = "# Haven settings; `haven config list` shows all of them with their defaults.\n"
     text += tomli_w.dumps(doc)
-    paths.ensure_private_dir(path.parent)
-    write_atomic(path, text)
+    try:
+        paths.ensure_private_dir(path.parent)
+    except OSError as exc:
+        raise FileAccessError.from_os_error(exc, path.parent, doing="create") from None
+    write_output(path, text)
 
 
 def set(key: str, value: Any, path: Path | None = None) -> tuple[str, Any]:  # noqa: A001
@@ -326,6 +397,8 @@ def format_value(value: Any) -> str:
         import json
 
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
     return repr(value) if isinstance(value, float) else str(value)
 
 

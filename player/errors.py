@@ -92,5 +92,9 @@ class JournalError(HavenError):
     """The practice journal cannot be read or written safely."""
 
 
+class SessionPlayingError(HavenError):
+    """Another session is playing, and this one was not started over it (player.playlock)."""
+
+
 class CacheError(HavenError):
     """The clip cache cannot be used."""

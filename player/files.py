@@ -39,7 +39,11 @@ def write_atomic(
     if isinstance(data, str):
         data = data.encode("utf-8")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        exc.filename = os.fspath(path)  # name the file the user knows, not the temporary one
+        raise
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -176,7 +180,10 @@ def read_regular(
         if not stat.S_ISREG(st.st_mode):
             raise error(f"{name}: is {kind_of(st.st_mode)}, not a {what}")
         if st.st_size > limit:
-            raise error(f"{name}: the {what} is {_size(st.st_size)}, more than the {_size(limit)} allowed")
+            size, cap = _size(st.st_size), _size(limit)
+            if size == cap:  # rounded to the same figure: say it exactly
+                size, cap = f"{st.st_size} bytes", f"{limit} bytes"
+            raise error(f"{name}: the {what} is {size}, more than the {cap} allowed")
         os.set_blocking(fd, True)
         chunks = []
         left = limit + 1
@@ -250,14 +257,41 @@ class _AtomicOutput:
             os.unlink(self.tmp)
 
 
+def open_descriptor(path: str) -> int | None:
+    """The descriptor of this process that ``path`` names (``/dev/stdout``, ``/dev/stderr``,
+    ``/dev/fd/N``, ``/proc/self/fd/N``), if it is open; None for any other path.
+
+    Such a path is the shell's redirection (``> out.json``, ``>> log``, ``>(cmd)``): written
+    through that descriptor it keeps the shell's offset and append mode, where replacing the
+    file it resolves to would drop what ``>>`` was appending to.
+    """
+    n = {"/dev/stdout": 1, "/dev/stderr": 2}.get(path)
+    if n is None:
+        for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+            if path.startswith(prefix) and path[len(prefix):].isdigit() and len(path) - len(prefix) < 8:
+                n = int(path[len(prefix):])
+                break
+    if n is None:
+        return None
+    try:
+        os.fstat(n)
+    except OSError:
+        return None
+    return n
+
+
 def output_kind(path: str) -> str:
-    """How :func:`open_output` will write ``path``: "stdout", "replace", "through".
+    """How :func:`open_output` will write ``path``: "stdout", "descriptor", "replace", "through".
 
     Raises :class:`BadInputError` for a path it refuses (a folder, a socket, a missing
     folder on the way).
     """
     if path == "-":
         return "stdout"
+    if not path:
+        raise BadInputError("cannot write to an empty file name: name a file, or - for standard output")
+    if open_descriptor(path) is not None:
+        return "descriptor"
     try:
         st = os.stat(path)  # follows links: what the data would reach
     except FileNotFoundError:
@@ -284,8 +318,9 @@ def open_output(path: str | os.PathLike, *, mode: int = 0o600) -> Iterator[IO[by
     - a regular file, or a new path in an existing folder: written to a temporary file beside
       it and renamed over it only when everything was written, so a failure leaves the old
       file as it was. A symbolic link is followed: its target is replaced, the link stays.
-    - a character device or a pipe (``/dev/stdout``, ``>(cmd)``, a FIFO): written through,
-      never replaced.
+    - a character device or a pipe (``/dev/null``, a FIFO): written through, never replaced.
+    - a descriptor of this process (``/dev/stdout``, ``>(cmd)`` as ``/dev/fd/63``): written
+      through that descriptor, whatever it is open on, keeping ``>>``'s append mode.
     - anything else (a folder, a socket): refused with :class:`BadInputError`.
 
     Every ``OSError`` (a read-only folder, a full disk) becomes a :class:`FileAccessError`
@@ -294,16 +329,26 @@ def open_output(path: str | os.PathLike, *, mode: int = 0o600) -> Iterator[IO[by
     name = os.fsdecode(path)
     how = output_kind(name)
     if how == "stdout":
+        if sys.stdout is None:  # started with it closed (`>&-`)
+            raise FileAccessError("cannot write to standard output: it is closed")
         out = sys.stdout.buffer
         try:
             yield out
             out.flush()
         except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # the reader went away (`| head`): the CLI exits quietly
             raise FileAccessError.from_os_error(exc, "standard output", doing="write to") from None
         return
-    if how == "through":
+    if how in ("through", "descriptor"):
         try:
-            fd = os.open(name, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+            if how == "descriptor":
+                for stream in (sys.stdout, sys.stderr):
+                    with contextlib.suppress(Exception):
+                        stream.flush()  # what was printed before comes first
+                fd = os.dup(open_descriptor(name))
+            else:
+                fd = os.open(name, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
             fh = os.fdopen(fd, "wb")
         except OSError as exc:
             raise FileAccessError.from_os_error(exc, name, doing="write") from None

@@ -1,10 +1,13 @@
 """Finding exercises by name: built-in scripts, the user's own scripts, or a path to a file.
 
 A user script with the same id as a built-in one takes its place, so people can adapt a
-built-in exercise without renaming it. Listing reads only each file's header fields with
-libyaml when available, and keeps them in a small cache (``script-headers.json`` in the cache
-folder, keyed by each file's path, size and modification time), so ``haven list`` usually
-neither imports yaml nor parses a file: that was about a third of its start-up (bench P1).
+built-in exercise without renaming it. Listing reads only each file's header fields, with the
+script loader's guarded reader (``script.load_header``: the same limits, no anchors or
+aliases, the same checks of each field), and keeps them in a small cache
+(``script-headers.json`` in the cache folder, keyed by each file's path, size and modification
+time), so ``haven list`` usually neither imports yaml nor parses a file: that was about a
+third of its start-up (bench P1). The cache is checked like any file a user can write: a
+damaged one is ignored and rewritten.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from player import paths
-from player.errors import NotFoundError
+from player.errors import CacheError, HavenError, NotFoundError, ScriptError
+from player.model import CATEGORIES
+from player.printable import one_line, printable
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -46,13 +51,17 @@ class ScriptInfo:
 
 
 def _script_files(folder: Path) -> dict[str, Path]:
+    """Every ``ID.yaml`` in ``folder``, whatever it is: a folder, pipe or broken link named like
+    a script is kept, so that reading it reports what it is rather than hiding it."""
     if not folder.is_dir():
         return {}
-    return {
-        p.stem: p
-        for p in sorted(folder.iterdir())
-        if p.suffix in (".yaml", ".yml") and p.is_file() and ID_RE.match(p.stem)
-    }
+    try:
+        names = sorted(folder.iterdir())
+    except OSError as exc:
+        from player.files import FileAccessError
+
+        raise FileAccessError.from_os_error(exc, folder, doing="read the folder") from None
+    return {p.stem: p for p in names if p.suffix in (".yaml", ".yml") and ID_RE.match(p.stem)}
 
 
 def shadowed_files(builtin: Path, user: Path) -> dict[str, tuple[Path, str]]:
@@ -74,36 +83,39 @@ def looks_like_path(name: str) -> bool:
     return name.endswith((".yaml", ".yml")) or os.sep in name or (os.altsep or "\0") in name
 
 
+def given_path(name: str, noun: str = "script") -> Path:
+    """NAME as a path to a file; ``NotFoundError`` only when nothing is there at all.
+
+    Something that is there but is no file (a folder, a pipe, a device) is returned, so the
+    reader says what it is ("is a folder, not a script file") instead of "no such file".
+    """
+    path = Path(name).expanduser()
+    try:
+        there = path.exists() or path.is_symlink()
+    except (OSError, ValueError):  # a name too long, or with a NUL
+        there = False
+    if not there:
+        raise NotFoundError(f"no such {noun} file: {printable(name)}")
+    return path
+
+
 def resolve(name: str) -> Path:
     """The file for NAME: a path to a .yaml file, or a user or built-in script id."""
     if looks_like_path(name):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise NotFoundError(f"no such script file: {name}")
-        return path
+        return given_path(name)
     known = script_paths()
     if name in known:
         return known[name][0]
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise NotFoundError(
-        f"no exercise named '{name}'{hint}; 'haven list' shows them all"
+        f"no exercise named '{printable(name)}'{hint}; 'haven list' shows them all"
     )
 
 
-def _read_header(path: Path) -> dict:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path, "rb") as fh:
-        data = yaml.load(fh.read(1 << 20), Loader=loader)  # noqa: S506 - a safe loader
-    if not isinstance(data, dict):
-        raise ValueError("not a mapping")
-    return data
-
-
 HEADER_CACHE = "script-headers.json"
-_HEADER_CACHE_VERSION = 1
+_HEADER_CACHE_VERSION = 2  # 2: headers checked as the loader checks them
+MAX_HEADER_CACHE_BYTES = 4 * 1024 * 1024
 
 
 def _header_cache_path() -> Path:
@@ -111,17 +123,40 @@ def _header_cache_path() -> Path:
 
 
 def _load_header_cache() -> dict:
+    """The cached headers, or nothing: a cache that is missing, damaged, hostile (a pipe, a
+    link to /dev/zero, JSON nested 100,000 deep) or too large is ignored, and rewritten."""
     import json
 
+    from player.files import read_regular
+
     try:
-        with open(_header_cache_path(), "rb") as fh:
-            data = json.loads(fh.read(1 << 22))
-    except (OSError, ValueError):
+        data = json.loads(read_regular(_header_cache_path(), limit=MAX_HEADER_CACHE_BYTES,
+                                       what="cache file", error=CacheError))  # fmt: skip
+    except (OSError, HavenError, ValueError, RecursionError):
         return {}
     if not isinstance(data, dict) or data.get("version") != _HEADER_CACHE_VERSION:
         return {}
     entries = data.get("entries")
     return entries if isinstance(entries, dict) else {}
+
+
+def _valid_entry(entry, stamp: list) -> bool:
+    """A cache entry is used only when it matches the file and holds what parsing would give."""
+    if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+        return False
+    head = entry.get("head")
+    if not isinstance(head, dict) or set(head) != {"title", "summary", "category", "tags"}:
+        return False
+    texts = (head["title"], head["summary"], head["category"])
+    tags = head["tags"]
+    return (
+        # text the loader would give: a non-empty string without control characters
+        all(t is None or (isinstance(t, str) and t.strip() and printable(t, keep="\n\t") == t)
+            for t in texts)  # fmt: skip
+        and (head["category"] is None or head["category"] in CATEGORIES)
+        and isinstance(tags, list)
+        and all(isinstance(t, str) and t.strip() and printable(t) == t for t in tags)
+    )
 
 
 def _save_header_cache(entries: dict) -> None:
@@ -130,10 +165,7 @@ def _save_header_cache(entries: dict) -> None:
 
     from player.files import write_atomic
 
-    try:
-        text = json.dumps({"version": _HEADER_CACHE_VERSION, "entries": entries})
-    except (TypeError, ValueError):
-        return  # a header value YAML gave as something else than JSON (a date): don't cache
+    text = json.dumps({"version": _HEADER_CACHE_VERSION, "entries": entries})  # str and lists only
     try:
         paths.ensure_private_dir(paths.cache_dir())
         write_atomic(_header_cache_path(), text.encode("utf-8"), sync=False)
@@ -155,23 +187,32 @@ def _cached_header(path: Path, cache: dict, fresh: dict) -> dict:
     key = str(path)
     stamp = _file_stamp(path)
     entry = cache.get(key)
-    if stamp is not None and isinstance(entry, dict) and entry.get("stamp") == stamp:
+    if stamp is not None and _valid_entry(entry, stamp):
         fresh[key] = entry
         return entry["head"]
-    head = _read_header(path)
-    head = {
-        "title": head.get("title"),
-        "summary": head.get("summary"),
-        "category": head.get("category"),
-        "tags": [str(t) for t in head.get("tags") or ()],
-    }
+    from player.script import load_header  # imports yaml: only when a file changed
+
+    head = load_header(path)
     if stamp is not None:
         fresh[key] = {"stamp": stamp, "head": head}
     return head
 
 
+def _problem(exc: Exception) -> str:
+    """A reading problem for a listing row: where in the file and what, without the path."""
+    if not isinstance(exc, ScriptError):
+        return one_line(str(exc))
+    where = f"line {exc.line}: " if exc.line is not None else ""
+    inside = f"{exc.path}: " if exc.path else ""
+    return one_line(f"{where}{inside}{exc.detail}")
+
+
 def list_scripts(category: str | None = None) -> list[ScriptInfo]:
-    """Header information of every script, built-in and user, sorted by id."""
+    """Header information of every script, built-in and user, sorted by id.
+
+    A file that cannot be read (broken YAML, a bad header field, a folder or pipe named like
+    a script) is listed with its problem, so one bad file never hides the others.
+    """
     cache = _load_header_cache()
     fresh: dict = {}
     result = []
@@ -180,15 +221,18 @@ def list_scripts(category: str | None = None) -> list[ScriptInfo]:
             head = _cached_header(path, cache, fresh)
             info = ScriptInfo(
                 id=sid,
-                title=str(head.get("title") or sid),
-                summary=str(head.get("summary") or ""),
-                category=head.get("category"),
-                tags=tuple(str(t) for t in head.get("tags") or ()),
+                title=head["title"] or sid,
+                summary=head["summary"] or "",
+                category=head["category"],
+                tags=tuple(head["tags"]),
                 source=source,
                 path=path,
             )
-        except Exception as exc:  # a broken user file must not break the listing
-            info = ScriptInfo(sid, sid, "", None, (), source, path, problem=str(exc).splitlines()[0])
+        except HavenError as exc:
+            info = ScriptInfo(sid, sid, "", None, (), source, path, problem=_problem(exc))
+        except Exception as exc:  # pragma: no cover - a safety net the properties never see fire
+            problem = f"internal error while reading ({type(exc).__name__}: {_problem(exc)})"
+            info = ScriptInfo(sid, sid, "", None, (), source, path, problem=problem)
         if category is None or info.category == category:
             result.append(info)
     if fresh != cache:

@@ -13,7 +13,7 @@ from typing import Union
 CATEGORIES = ("breathing", "meditation", "body-scan", "self-compassion", "sleep", "relaxation")
 ENDINGS = ("bell", "fade", "silence")
 CUES = ("tones", "voice", "both", "none")
-AMBIENT_SOUNDS = ("pink-noise", "brown-noise", "white-noise", "rain")
+AMBIENT_SOUNDS = ("pink-noise", "brown-noise", "white-noise", "rain", "ocean", "stream")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,26 @@ class AmbientSettings:
 
 
 @dataclass(frozen=True)
+class Levels:
+    """The listener's level of each kind of sound, in dB added to Haven's mix (0: as made).
+
+    The session's loudness target still holds: the session gain is planned with them.
+    """
+
+    voice_db: float = 0.0
+    tones_db: float = 0.0
+    bells_db: float = 0.0
+    bed_db: float = 0.0
+
+    def amp(self, kind: str) -> float:
+        return 10.0 ** (getattr(self, f"{kind}_db") / 20.0)
+
+
+LEVEL_KINDS = ("voice", "tones", "bells", "bed")
+LEVEL_RANGE_DB = (-30.0, 12.0)
+
+
+@dataclass(frozen=True)
 class Pattern:
     """A breathing pattern in seconds per phase.
 
@@ -90,6 +110,8 @@ class Pattern:
         nums = [self.inhale + self.inhale2, self.hold, self.exhale] + (
             [self.hold_out] if self.hold_out else []
         )
+        if not self.hold and not self.hold_out:  # 4-6 as it was written, not 4-0-6
+            nums = [self.inhale + self.inhale2, self.exhale]
         return "-".join(f"{n:g}" for n in nums)
 
 
@@ -124,6 +146,7 @@ class Breathe:
 class Bell:
     strikes: int = 1
     gap: float = 4.0
+    sound: str | None = None  # a bell sound's name or a file path; None: Haven's bowl
     where: Where = field(default_factory=Where, compare=False)
 
 
@@ -162,6 +185,7 @@ class Script:
     title: str
     steps: tuple[Step, ...]
     summary: str = ""
+    credit: str = ""  # where the practice comes from (a tradition or technique), never its wording
     category: str | None = None
     tags: tuple[str, ...] = ()
     voice: Voice = field(default_factory=Voice)

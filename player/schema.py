@@ -14,6 +14,7 @@ from player import model
 from player import script as s
 from player.durations import DURATION_STRING_PATTERN, MAX_DURATION_S
 from player.patterns import BUILTIN_PATTERNS, MAX_PHASE_S, PATTERN_KEYS, PATTERN_STRING_PATTERN
+from player.sounds import BUILTIN_BELLS
 
 SCHEMA_ID = "https://haven.invalid/schema/script-v1.json"
 
@@ -22,7 +23,7 @@ ACTION_DESCRIPTIONS = {
     "pause": "Silence for a duration; elastic (scaled by --minutes) unless 'fixed: true'.",
     "breathe": "Paced breathing with a pattern: a built-in name, '4-7-8'-style numbers, "
     "or a mapping of phase seconds. Needs 'cycles' or 'for'.",
-    "bell": "A struck bowl. Bare ('- bell'), empty, or {strikes, gap}.",
+    "bell": "A struck bowl. Bare ('- bell'), empty, or {strikes, gap, sound or file}.",
     "section": "Start a chapter with this title: shown while playing, a place to skip to.",
     "repeat": "Play the nested 'steps' this many times.",
     "ambient": "Change the background bed from here on: a sound or 'none'.",
@@ -145,6 +146,17 @@ def _action_arguments() -> dict[str, dict]:
                             "description": "How many strikes (default 1).",
                         },
                         "gap": _duration("Time between strikes (default 4s, 0.5s to 60s)."),
+                        "sound": {
+                            "enum": list(BUILTIN_BELLS),
+                            "description": "Which bell (default bowl); a sound in your sounds "
+                                           "folder by its name is taken too.",
+                        },
+                        "file": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "A sound file to strike instead (relative to the "
+                                           "script's folder; ~ allowed).",
+                        },
                     },
                 },
             ],
@@ -222,6 +234,9 @@ def script_json_schema() -> dict:
             "title": _text("Title shown in lists and while playing.", s.MAX_TITLE_CHARS,
                            single_line=True),  # fmt: skip
             "summary": _text("One or two sentences about the exercise.", s.MAX_SUMMARY_CHARS),
+            "credit": _text("Where the practice comes from: the tradition or technique it follows "
+                            "(shown by 'haven show'). Name the source; never copy its wording.",
+                            s.MAX_SUMMARY_CHARS),  # fmt: skip
             "category": {"enum": list(model.CATEGORIES), "description": "Kind of exercise."},
             "tags": {
                 "type": "array",
@@ -253,6 +268,12 @@ def script_json_schema() -> dict:
                         "additionalProperties": False,
                         "properties": {
                             "sound": _sound("The bed's sound, or 'none'."),
+                            "file": {
+                                "type": "string",
+                                "minLength": 1,
+                                "description": "A sound file to loop as the bed (relative to "
+                                               "the script's folder; ~ allowed).",
+                            },
                             "level_db": _number(*s.LEVEL_DB_RANGE,
                                                 "Bed level in dB relative to the voice."),  # fmt: skip
                         },

@@ -36,15 +36,17 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from player import model
 from player.durations import parse_duration
-from player.errors import ScriptError
+from player.errors import BadInputError, ScriptError
+from player.files import read_regular
 from player.patterns import PATTERN_KEYS, REQUIRED_PHASES, check_phase, parse_pattern
+from player.printable import printable
 
 # --- The format's vocabulary: shared with player.schema so the two cannot drift. ---
 
 FORMAT_VERSION = 1
 TOP_LEVEL_KEYS = (
-    "haven", "title", "summary", "category", "tags", "voice", "tones", "ambient", "ending",
-    "params", "steps",
+    "haven", "title", "summary", "credit", "category", "tags", "voice", "tones", "ambient",
+    "ending", "params", "steps",
 )  # fmt: skip
 REQUIRED_TOP_LEVEL_KEYS = ("title", "steps")
 ACTIONS = ("say", "pause", "breathe", "bell", "section", "repeat", "ambient")
@@ -62,8 +64,8 @@ BARE_ACTIONS = ("bell",)  # actions that may be written as a bare string step: `
 VOICE_KEYS = ("engine", "name", "rate", "volume")
 TONE_KEYS = ("level_db", "low_hz", "high_hz", "hold")
 TONE_HOLDS = ("steady", "rest")
-AMBIENT_KEYS = ("sound", "level_db")
-BELL_KEYS = ("strikes", "gap")
+AMBIENT_KEYS = ("sound", "file", "level_db")
+BELL_KEYS = ("strikes", "gap", "sound", "file")
 PARAM_KEYS = ("default", "help")
 NONE_WORD = "none"
 
@@ -135,6 +137,30 @@ def load_script(
     return _load(data, file=file, script_id=script_id, params=params, path=file)
 
 
+def load_header(source: str | os.PathLike[str]) -> dict[str, Any]:
+    """The fields a listing shows of the script file at ``source``, without its steps.
+
+    The file is read with every guard and limit of :func:`load_script` (the one way Haven
+    parses YAML) and each field is checked as it checks them, so a listing and ``haven
+    validate`` agree. Returns ``{"title", "summary", "category": str | None, "tags": [str]}``
+    (None: not given). Raises ``ScriptError``.
+    """
+    file = os.fspath(source)
+    root = _located(_read_limited(file), file, "script")
+    if root is None:
+        raise _fail("the file is empty; a script needs at least 'title' and 'steps'", file, 1, 1)
+    builder = _Builder(file)
+    fields = builder.header(builder.top_level(root))
+    if builder.problems:
+        raise _all_problems(builder.problems)
+    return {
+        "title": fields.get("title"),
+        "summary": fields.get("summary"),
+        "category": fields.get("category"),
+        "tags": list(fields.get("tags", ())),
+    }
+
+
 def load_script_text(
     text: str | bytes,
     *,
@@ -193,12 +219,35 @@ def suggest(word: str, choices) -> str:
 
 def _fail(message: str, file: str, line: int | None = None, column: int | None = None,
           path: str | None = None) -> ScriptError:  # fmt: skip
-    # One line, always: a CLI prints these as-is and editors parse them.
+    # One line, always, and inert: a CLI prints these as-is and editors parse them, and the
+    # file name, keys and paths in them are the user's text (control characters escaped).
     def flat(s: str | None) -> str | None:
-        return None if s is None else s.replace("\r", "\\r").replace("\n", "\\n")
+        return None if s is None else printable(s)
 
     return ScriptError(flat(message) or "", file=flat(file), line=line, column=column,
                        path=flat(path) or None)  # fmt: skip
+
+
+_BROKEN = object()  # a field whose problem was kept (``_Builder.collect``)
+
+
+def _all_problems(problems: list[ScriptError]) -> ScriptError:
+    """One error for every problem found in a file: the first (in the file's order) as the
+    message, with how many more there are; ``problems`` holds them all (``haven validate``
+    prints one line each)."""
+    ordered = sorted(problems, key=lambda e: (e.line or 0, e.column or 0))
+    first = ordered[0]
+    if len(ordered) == 1:
+        error = first
+    else:
+        more = len(ordered) - 1
+        error = ScriptError(
+            f"{first.detail} (and {more} more problem{'s' if more > 1 else ''}: haven validate "
+            "lists them)", file=first.file, line=first.line, column=first.column,
+            path=first.path,
+        )
+    error.problems = ordered
+    return error
 
 
 def _check_id(script_id: str, file: str, noun: str = "script") -> str:
@@ -213,22 +262,40 @@ def _check_id(script_id: str, file: str, noun: str = "script") -> str:
     return script_id
 
 
+class _Unreadable(BadInputError):
+    """``files.read_regular``'s refusal, turned into a located ``ScriptError`` below."""
+
+
 def _read_limited(file: str, noun: str = "script") -> bytes:
-    # Stat first and read at most one byte over the limit: a huge file, /dev/zero or a FIFO
-    # must not be read into memory or block.
+    # Haven's one bounded reader: regular files only, never blocks on a FIFO, reads at most
+    # one byte over the limit, so a huge file or a link to /dev/zero cannot fill memory.
+    try:
+        data = read_regular(file, limit=MAX_FILE_BYTES, what=f"{noun} file", error=_Unreadable)
+    except FileNotFoundError:
+        broken = os.path.islink(file)
+        raise _fail("is a link to nothing (its target is gone)" if broken else "no such file",
+                    file) from None  # fmt: skip
+    except _Unreadable as exc:
+        size = _regular_size(file)
+        if size is not None and size > MAX_FILE_BYTES:  # the same words as for text in memory
+            raise _fail(_too_large(size, noun), file) from None
+        detail = exc.message
+        for prefix in (f"{file}: ", f"cannot read {file}: "):
+            if detail.startswith(prefix):  # the message names the file: ours puts it in front
+                detail = detail[len(prefix) :]
+                break
+        raise _fail(detail, file) from None
+    if len(data) > MAX_FILE_BYTES:  # pragma: no cover - read_regular refuses it already
+        raise _fail(_too_large(len(data), noun), file)
+    return data
+
+
+def _regular_size(file: str) -> int | None:
     try:
         st = os.stat(file)
-        if stat.S_ISDIR(st.st_mode):
-            raise _fail(f"is a folder, not a {noun} file", file)
-        if not stat.S_ISREG(st.st_mode):
-            raise _fail("is not a regular file", file)
-        if st.st_size > MAX_FILE_BYTES:
-            raise _fail(_too_large(st.st_size, noun), file)
-        with open(file, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise _fail(f"cannot read the file: {exc.strerror or exc}", file) from None
-    return data
+    except (OSError, ValueError):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def _too_large(size: int, noun: str = "script") -> str:
@@ -396,11 +463,15 @@ def _compose(text: str, file: str, noun: str = "script") -> Any:
         raise _fail(exc.message, file, exc.mark.line + 1, exc.mark.column + 1,
                     exc.path or None) from None  # fmt: skip
     except yaml.MarkedYAMLError as exc:
+        deep = _too_deep_flow(text)
+        if deep is not None:  # libyaml's own nesting limit can fire before the guard above
+            raise _fail(f"nested too deeply (more than {MAX_YAML_DEPTH} levels)", file,
+                        deep[0], deep[1]) from None  # fmt: skip
+        tabs = _tab_indents(text)
+        if tabs:  # the usual cause: say so, on every line that has one
+            raise _all_problems([_fail(TAB_MESSAGE, file, line, col) for line, col in tabs])
         mark = exc.problem_mark or exc.context_mark
-        message = f"YAML syntax: {exc.problem or exc.context or 'cannot parse'}"
-        if exc.context and exc.problem and exc.context_mark is not None:
-            cm = exc.context_mark
-            message += f" ({exc.context} at line {cm.line + 1}, column {cm.column + 1})"
+        message = _yaml_words(exc, text)
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
         raise _fail(message, file, line, col) from None
     except yaml.YAMLError as exc:
@@ -410,6 +481,117 @@ def _compose(text: str, file: str, noun: str = "script") -> Any:
         raise _fail("nested too deeply", file) from None
     finally:
         loader.dispose()
+
+
+TAB_MESSAGE = ("YAML syntax: a tab in the indentation; YAML indents with spaces only, so "
+               "replace the tab with spaces")  # fmt: skip
+
+
+def _tab_indents(text: str) -> list[tuple[int, int]]:
+    """(line, column) of each tab in a line's indentation."""
+    found = []
+    for n, line in enumerate(text.splitlines(), 1):
+        lead = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in lead and line.strip():
+            found.append((n, lead.index("\t") + 1))
+    return found
+
+
+def _indent(text: str, line: int) -> int:
+    """The indentation (columns) of line ``line`` (from 0) of ``text``."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return 0
+    return len(lines[line]) - len(lines[line].lstrip(" "))
+
+
+def _yaml_words(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """A YAML parser's complaint in words for people: the indentation problems PyYAML
+    reports as parser states ("did not find expected key") said as what to change."""
+    problem = exc.problem or ""
+    mark, cm = exc.problem_mark, exc.context_mark
+    lines = text.splitlines()
+    block = "expected <block end>" in problem or "'-' indicator" in problem or (
+        "expected key" in problem and "block mapping" in (exc.context or "")
+    )
+    if mark is not None and cm is not None and block:
+        here, there = _indent(text, mark.line), cm.column
+        this = lines[mark.line].strip() if mark.line < len(lines) else ""
+        if "'-' indicator" in problem and not this.startswith("-"):
+            item = lines[cm.line] if cm.line < len(lines) else ""
+            inner = there + 2 + len(item[there + 2:]) - len(item[there + 2:].lstrip(" "))
+            return (f"YAML syntax: this line ({here} spaces) is not lined up with the list that "
+                    f"starts at line {cm.line + 1}; to belong to the item above, indent it "
+                    f"{inner} spaces (column {inner + 1}), or start it with '- ' in column "
+                    f"{there + 1} to make it an item of its own")  # fmt: skip
+        if here != there:
+            if "'-' indicator" in problem:
+                what = f"the list that starts at line {cm.line + 1}"
+                rule = f"each '- ' item of a list starts in the same column ({there + 1})"
+            elif "block mapping" in (exc.context or ""):
+                what = f"the mapping that starts at line {cm.line + 1}"
+                rule = f"the keys of one mapping start in the same column ({there + 1})"
+            else:
+                what = f"the block that starts at line {cm.line + 1}"
+                rule = f"line it up with the lines above (column {there + 1})"
+            how = "more" if here > there else "less"
+            return (f"YAML syntax: this line is indented {how} than {what} ({here} spaces, not "
+                    f"{there}); {rule}")  # fmt: skip
+    if "mapping values are not allowed" in problem and mark is not None:
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        if ": " in line[: mark.column] or line[: mark.column].rstrip().endswith(":"):
+            return ("YAML syntax: a second ': ' on one line; if it is part of the text, put the "
+                    "text in quotes (say: \"Note: this is fine\")")
+        prev = mark.line - 1
+        while prev >= 0 and not lines[prev].strip():
+            prev -= 1
+        if prev >= 0 and _indent(text, mark.line) > _indent(text, prev) and not (
+            lines[prev].rstrip().endswith(":")
+        ):
+            return (f"YAML syntax: this line is indented more than line {prev + 1} above it "
+                    f"({_indent(text, mark.line)} spaces, not {_indent(text, prev)}); line it "
+                    "up with the keys above, or quote text that holds ': '")  # fmt: skip
+    message = f"YAML syntax: {problem or exc.context or 'cannot parse'}"
+    if exc.context and problem and cm is not None:
+        message += f" ({exc.context} at line {cm.line + 1}, column {cm.column + 1})"
+    return message
+
+
+def _too_deep_flow(text: str) -> tuple[int, int] | None:
+    """Line and column of the first flow bracket nested past the depth limit, if any.
+
+    Used only to word a parse error that already happened: libyaml scans ahead and stops at
+    its own nesting limit before the composer's guard sees the depth. Quoted text and
+    comments are skipped; the count needs no exactness beyond telling deep nesting apart.
+    """
+    if text.count("[") + text.count("{") <= MAX_YAML_DEPTH:
+        return None
+    depth = 0
+    quote = None
+    line, col = 1, 0
+    prev = "\n"
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col, prev = line + 1, 0, ch
+            if quote == "#":
+                quote = None
+            continue
+        if quote:
+            if ch == quote and quote != "#":
+                quote = None
+        elif ch == "#" and prev in " \t\n":
+            quote = "#"
+        elif ch in "'\"" and prev in " \t\n[{,:":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                return line, col
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        prev = ch
+    return None
 
 
 class _V:
@@ -542,6 +724,34 @@ class _Checks:
         line, col = (v.line, v.column) if v is not None else (None, None)
         return _fail(message, self.file, line, col, path or None)
 
+    def problem(self, error: ScriptError) -> None:
+        """A problem that does not stop the check of what is around it (an unknown key):
+        kept when this builder collects every problem (``problems``), else raised."""
+        problems = getattr(self, "problems", None)
+        if problems is None:
+            raise error
+        problems.append(error)
+
+    def collect(self, check, *args, default=None, whole=False, **kwargs):
+        """``check(*args, **kwargs)``, or ``default`` with its problem kept (``problem``).
+
+        One problem per check (a field, a step): the first one found, since what follows it
+        in the same part is often its consequence (an unknown key, then "needs 'inhale'").
+        ``whole``: keep every problem found inside (a list of steps, each checked on its own).
+        """
+        problems = getattr(self, "problems", None)
+        before = len(problems) if problems is not None else 0
+        try:
+            result = check(*args, **kwargs)
+        except ScriptError as exc:
+            self.problem(exc)
+            result = default
+        if problems is not None and not whole and len(problems) > before + 1:
+            del problems[before + 1:]
+        if problems is not None and len(problems) > before and not whole:
+            return default
+        return result
+
     @staticmethod
     def got(v: _V) -> str:
         if v.kind == "seq":
@@ -570,10 +780,16 @@ class _Checks:
             kpath = _join(path, key)
             if key in out:
                 first = out[key][0]
-                raise self.fail(kv, kpath, f"duplicate key {key!r} (first at line {first.line})")
+                self.problem(self.fail(kv, kpath, f"duplicate key {key!r} (first at line "
+                                                  f"{first.line})"))  # fmt: skip
+                continue
             if allowed is not None and key not in allowed:
-                hint = _suggest(key, allowed) or f" (expected one of: {', '.join(allowed)})"
-                raise self.fail(kv, kpath, f"unknown key {key!r}{hint}")
+                close = _suggest(key, allowed)
+                hint = close or f" (expected one of: {', '.join(allowed)})"
+                self.problem(self.fail(kv, kpath, f"unknown key {key!r}{hint}"))
+                if close and isinstance(getattr(self, "misspelled", None), set):
+                    self.misspelled.add(_join(path, close.split("'")[1]))
+                continue
             out[key] = (kv, vv)
         return out
 
@@ -665,6 +881,11 @@ class _Builder(_Checks):
         self.tones = model.ToneSettings()
         self.values: dict[str, str] = {}
         self.declared: list[str] = []
+        # Every independent problem (a field, a step) is kept here and checking goes on, so
+        # `haven validate` reports them all; what depends on a broken part is not checked.
+        self.problems: list[ScriptError] = []
+        self.params_broken = False
+        self.misspelled: set[str] = set()  # keys an unknown key was taken to mean
 
     # ---------------------------------------------------------------- script values
 
@@ -731,6 +952,9 @@ class _Builder(_Checks):
                 if not _PARAM_NAME_RE.match(name):
                     raise self.fail(v, path, f"{token!r} is not a param reference; write "
                                              "'{{' and '}}' for literal braces")  # fmt: skip
+                if name not in self.values and self.params_broken:
+                    out.append(token)  # the params have a problem of their own: no cascade
+                    continue
                 if name not in self.values:
                     if self.declared:
                         hint = _suggest(name, self.declared) or (
@@ -749,56 +973,85 @@ class _Builder(_Checks):
 
     # ---------------------------------------------------------------- top level
 
-    def script(self, root: _V, *, script_id: str, params, path: str | None) -> model.Script:
+    def top_level(self, root: _V) -> dict[str, tuple[_V, _V]]:
         if root.kind != "map":
             raise self.fail(root, "", "the top level must be a mapping with keys like 'title' "
                                       f"and 'steps' ({self.got(root)})")  # fmt: skip
-        top = self.keys(root, "", TOP_LEVEL_KEYS)
-        for key in REQUIRED_TOP_LEVEL_KEYS:
-            if key not in top:
-                raise self.fail(root, key, f"missing: every script needs '{key}'")
-        fields: dict[str, Any] = {}
+        return self.keys(root, "", TOP_LEVEL_KEYS)
 
+    def header(self, top: dict[str, tuple[_V, _V]]) -> dict[str, Any]:
+        """The fields a listing shows (title, summary, category, tags), of those present."""
+        fields: dict[str, Any] = {}
+        checks = {
+            "title": lambda v: self.text(v, "title", max_chars=MAX_TITLE_CHARS, single_line=True),
+            "summary": lambda v: self.text(v, "summary", max_chars=MAX_SUMMARY_CHARS),
+            "category": lambda v: self.choice(v, "category", model.CATEGORIES, "one of"),
+            "tags": self.tags,
+        }
+        for key, check in checks.items():
+            if key in top:
+                value = self.collect(check, top[key][1], default=_BROKEN)
+                if value is not _BROKEN:
+                    fields[key] = value
+        return fields
+
+    def script(self, root: _V, *, script_id: str, params, path: str | None) -> model.Script:
+        top = self.top_level(root)
+        for key in REQUIRED_TOP_LEVEL_KEYS:
+            if key not in top and key not in self.misspelled:  # 'titel' is reported already
+                self.problem(self.fail(root, key, f"missing: every script needs '{key}'"))
         if "haven" in top:
-            kv, vv = top["haven"]
-            if vv.kind != "int" or isinstance(vv.value, bool):
-                raise self.fail(vv, "haven", f"must be the format version 1 ({self.got(vv)})")
-            if vv.value != FORMAT_VERSION:
-                raise self.fail(vv, "haven", f"unsupported format version {vv.value}; this "
-                                             f"Haven reads version {FORMAT_VERSION}")  # fmt: skip
-        fields["title"] = self.text(top["title"][1], "title", max_chars=MAX_TITLE_CHARS,
-                                    single_line=True)  # fmt: skip
-        if "summary" in top:
-            fields["summary"] = self.text(top["summary"][1], "summary",
-                                          max_chars=MAX_SUMMARY_CHARS)  # fmt: skip
-        category = None
-        if "category" in top:
-            category = self.choice(top["category"][1], "category", model.CATEGORIES, "one of")
-            fields["category"] = category
-        if "tags" in top:
-            fields["tags"] = self.tags(top["tags"][1])
+            self.collect(self.version, top["haven"][1])
+        fields = self.header(top)  # title, summary, category, tags: what a listing shows
+        if "credit" in top:
+            fields["credit"] = self.collect(self.text, top["credit"][1], "credit",
+                                            max_chars=MAX_SUMMARY_CHARS)  # fmt: skip
+        category = fields.get("category")
         if "voice" in top:
-            fields["voice"] = self.voice(top["voice"][1])
+            fields["voice"] = self.collect(self.voice, top["voice"][1], default=model.Voice())
         if "tones" in top:
-            self.tones = self.tone_settings(top["tones"][1], "tones", model.ToneSettings())
+            self.tones = self.collect(self.tone_settings, top["tones"][1], "tones",
+                                      model.ToneSettings(), default=model.ToneSettings())
             fields["tones"] = self.tones
         if "ambient" in top:
-            fields["ambient"] = self.ambient(top["ambient"][1])
+            fields["ambient"] = self.collect(self.ambient, top["ambient"][1],
+                                             default=model.AmbientSettings())  # fmt: skip
         fields["ending"] = "fade" if category == "sleep" else "bell"
         if "ending" in top:
-            fields["ending"] = self.choice(top["ending"][1], "ending", model.ENDINGS, "one of")
-        declared = self.params(top["params"][1]) if "params" in top else {}
+            fields["ending"] = self.collect(self.choice, top["ending"][1], "ending",
+                                            model.ENDINGS, "one of", default=fields["ending"])
+        declared = (self.collect(self.params, top["params"][1], default=_BROKEN)
+                    if "params" in top else {})  # fmt: skip
+        if declared is _BROKEN:
+            declared, self.params_broken = {}, True
         fields["params"] = declared
-        fields["param_values"] = self.param_values(declared, params, top)
+        if not self.params_broken:
+            values = self.collect(self.param_values, declared, params, top, default=_BROKEN)
+            self.params_broken = values is _BROKEN
+        fields["param_values"] = self.values
 
-        steps_v = top["steps"][1]
-        steps, _count, timed = self.steps(steps_v, "steps", depth=0)
-        if timed > MAX_TIMED_S:
-            raise self.fail(top["steps"][0], "steps",
-                            f"the timed parts add up to {timed / 3600:.1f} hours "
-                            f"(at most {MAX_TIMED_S / 3600:g})")  # fmt: skip
+        steps: tuple = ()
+        if "steps" in top:
+            before = len(self.problems)
+            found = self.collect(self.steps, top["steps"][1], "steps", depth=0, whole=True)
+            if found is not None and len(self.problems) == before:
+                steps, _count, timed = found
+                if timed > MAX_TIMED_S:
+                    self.problem(self.fail(top["steps"][0], "steps",
+                                           f"the timed parts add up to {timed / 3600:.1f} hours "
+                                           f"(at most {MAX_TIMED_S / 3600:g})"))  # fmt: skip
+        if self.problems:
+            raise _all_problems(self.problems)
         return model.Script(id=script_id, steps=steps, version=FORMAT_VERSION, path=path,
                             **fields)  # fmt: skip
+
+    def version(self, vv: _V) -> int:
+        if vv.kind != "int" or isinstance(vv.value, bool):
+            raise self.fail(vv, "haven", f"must be the format version 1 ({self.got(vv)})")
+        if vv.value != FORMAT_VERSION:
+            raise self.fail(vv, "haven", f"unsupported format version {vv.value}; this "
+                                         f"Haven reads version {FORMAT_VERSION}")  # fmt: skip
+        return vv.value
 
     def tags(self, v: _V) -> tuple[str, ...]:
         if v.kind != "seq":
@@ -824,11 +1077,35 @@ class _Builder(_Checks):
                 kw[key] = self.number(vv, p, *VOLUME_RANGE)
         return model.Voice(**kw)
 
-    def sound(self, v: _V, path: str) -> str | None:
+    def sound(self, v: _V, path: str, kind: str = "bed") -> str | None:
+        """A sound by name: a built-in one, or a file in the user's sounds folder (read now,
+        so an unreadable, silent or too-short one is an error located here)."""
+        from player import sounds
+
         if v.kind == "null":
             return None
-        value = self.choice(v, path, model.AMBIENT_SOUNDS + (NONE_WORD,), "a sound")
+        builtin = model.AMBIENT_SOUNDS + (NONE_WORD,) if kind == "bed" else sounds.BUILTIN_BELLS
+        if v.kind == "str" and v.value not in builtin and v.value in sounds.user_sounds():
+            return self.sound_file(v, path, kind, v.value)
+        value = self.choice(v, path, builtin + tuple(sounds.user_sounds()), "a sound")
         return None if value == NONE_WORD else value
+
+    def sound_file(self, v: _V, path: str, kind: str, ref: str | None = None) -> str:
+        """A sound file (a path, relative to the script's folder, ``~`` allowed), read now."""
+        from player import sounds
+        from player.errors import HavenError
+
+        if ref is None:
+            text = self.text(v, path, max_chars=4096, single_line=True)
+            target = Path(text).expanduser()
+            if not target.is_absolute():
+                target = Path(self.file).resolve().parent / target
+            ref = str(target)
+        try:
+            sounds.check_file(ref, kind)
+        except HavenError as exc:
+            raise self.fail(v, path, str(exc)) from None
+        return ref
 
     def ambient(self, v: _V) -> model.AmbientSettings:
         if v.kind != "map":
@@ -838,8 +1115,12 @@ class _Builder(_Checks):
                                           f"level_db: -24}} ({self.got(v)})")  # fmt: skip
         entries = self.keys(v, "ambient", AMBIENT_KEYS)
         kw: dict[str, Any] = {}
+        if "sound" in entries and "file" in entries:
+            raise self.fail(entries["file"][0], "ambient.file", "give 'sound' or 'file', not both")
         if "sound" in entries:
             kw["sound"] = self.sound(entries["sound"][1], "ambient.sound")
+        if "file" in entries:
+            kw["sound"] = self.sound_file(entries["file"][1], "ambient.file", "bed")
         if "level_db" in entries:
             kw["level_db"] = self.number(entries["level_db"][1], "ambient.level_db",
                                          *LEVEL_DB_RANGE)  # fmt: skip
@@ -913,7 +1194,10 @@ class _Builder(_Checks):
         count = 0
         timed = 0.0
         for i, item in enumerate(v.value):
-            step, n, t = self.step(item, f"{path}[{i}]", depth)
+            found = self.collect(self.step, item, f"{path}[{i}]", depth)
+            if found is None:
+                continue  # its problem is kept; the steps after it are checked on their own
+            step, n, t = found
             out.append(step)
             count += n
             timed += t
@@ -1041,6 +1325,13 @@ class _Builder(_Checks):
                 if not GAP_RANGE[0] <= kw["gap"] <= GAP_RANGE[1]:
                     raise self.fail(gv, f"{path}.gap", f"must be between {GAP_RANGE[0]:g}s "
                                                        f"and {GAP_RANGE[1]:g}s ({self.got(gv)})")  # fmt: skip
+            if "sound" in entries and "file" in entries:
+                raise self.fail(entries["file"][0], f"{path}.file",
+                                "give 'sound' or 'file', not both")  # fmt: skip
+            if "sound" in entries:
+                kw["sound"] = self.sound(entries["sound"][1], f"{path}.sound", "bell")
+            if "file" in entries:
+                kw["sound"] = self.sound_file(entries["file"][1], f"{path}.file", "bell")
             bell = model.Bell(where=where, **kw)
         else:
             raise self.fail(arg, path, "takes no argument, or a mapping like {strikes: 3, "

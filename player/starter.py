@@ -7,6 +7,7 @@ is created with ``O_EXCL``, so even two ``haven new`` runs at once cannot clobbe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from player import paths
 from player.errors import BadInputError, NotFoundError
+from player.files import FileAccessError, read_regular
+from player.printable import printable
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_ID_CHARS = 100
@@ -38,6 +41,7 @@ TEMPLATE = """\
 haven: 1                    # the script format version
 title: @TITLE@
 summary: A short pause with the breath, started from Haven's template.
+credit: Paced breathing; my own words.  # where the practice comes from (haven show prints it)
 category: breathing         # breathing, meditation, body-scan, self-compassion, sleep or relaxation
 tags: [short, my-own]       # a few words to find it by
 voice: {rate: 0.95}         # how it speaks: rate (0.5 to 2, 1 is normal), volume, engine, name
@@ -110,13 +114,13 @@ def check_new_id(name: str) -> str:
     """The id NAME gives a new script, or a ``BadInputError`` that suggests a fixed one."""
     if name.endswith((".yaml", ".yml")):
         stem = name.rsplit(".", 1)[0]
-        raise BadInputError(f"give the id without .yaml: haven new {stem}")
+        raise BadInputError(f"give the id without .yaml: haven new {printable(stem)}")
     if not ID_RE.match(name) or len(name) > MAX_ID_CHARS:
         fixed = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:MAX_ID_CHARS].strip("-")
         like = f", like '{fixed}'" if fixed else ", like 'my-exercise'"
         raise BadInputError(
-            f"'{name}' cannot be a script id: use lower-case letters, digits and single "
-            f"hyphens{like}"
+            f"'{printable(name)}' cannot be a script id: use lower-case letters, digits and "
+            f"single hyphens{like}"
         )
     return name
 
@@ -132,18 +136,40 @@ def _builtin_script(template: str) -> Path:
     close = difflib.get_close_matches(template, known, n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise NotFoundError(
-        f"no built-in exercise named '{template}'{hint}; 'haven list' shows them "
+        f"no built-in exercise named '{printable(template)}'{hint}; 'haven list' shows them "
         "(yours are marked *)"
     )
 
 
-def new_script(name: str, template: str | None = None) -> NewScript:
+def _read_builtin(source: Path) -> str:
+    """A built-in exercise's text, read like every other script (bounded, regular files only)."""
+    from player.script import MAX_FILE_BYTES
+
+    try:
+        data = read_regular(source, limit=MAX_FILE_BYTES, what="script file", error=BadInputError)
+        return data.decode("utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"the built-in exercise file {source} is missing") from None
+    except UnicodeDecodeError:
+        raise BadInputError(f"{source}: not valid UTF-8") from None
+
+
+def new_script(name: str, template: str | None = None, replace: bool = False) -> NewScript:
     """Write a starter script NAME into the user scripts folder and return where it went.
 
     Without ``template`` the commented default; with it, a copy of that built-in exercise
-    under a header saying where it came from. Refuses (``BadInputError``) to overwrite.
+    under a header saying where it came from. Refuses (``BadInputError``) to overwrite, and
+    to take a built-in exercise's name (which would play in its place, in programs too)
+    unless ``replace`` is given.
     """
     script_id = check_new_id(name)
+    if not replace and (paths.builtin_dir("scripts") / f"{script_id}.yaml").is_file():
+        raise BadInputError(
+            f"'{script_id}' is the name of a built-in exercise: a script of yours with that "
+            "name would play in its place everywhere, programs included",
+            hint=f"for a copy to change, haven new my-{script_id} --from {script_id}; "
+                 "to take its place anyway, add --replace",
+        )
     if template is None:
         text = TEMPLATE.replace("@ID@", script_id).replace("@TITLE@", title_from_id(script_id))
     else:
@@ -153,19 +179,30 @@ def new_script(name: str, template: str | None = None) -> NewScript:
             FROM_HEADER.replace("@ID@", script_id).replace("@FROM@", template)
             .replace("@SHADOW@", shadow)
         )  # fmt: skip
-        text = header + source.read_text(encoding="utf-8")
-    folder = paths.ensure_private_dir(paths.user_scripts_dir())
+        text = header + _read_builtin(source)
+    try:
+        folder = paths.ensure_private_dir(paths.user_scripts_dir())
+    except OSError as exc:
+        raise FileAccessError.from_os_error(exc, paths.user_scripts_dir(), doing="create") from None
     path = folder / f"{script_id}.yaml"
     for other in (path, path.with_suffix(".yml")):
-        if other.exists():
+        if other.exists() or other.is_symlink():
             raise BadInputError(
                 f"{other} already exists; choose another name, or edit that file"
             )
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise BadInputError(f"{path} already exists; choose another name, or edit that file") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    except OSError as exc:
+        raise FileAccessError.from_os_error(exc, path, doing="create") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:  # a full disk: leave no half-written starter behind
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise FileAccessError.from_os_error(exc, path, doing="write") from None
     shadows = (paths.builtin_dir("scripts") / f"{script_id}.yaml").is_file()
     return NewScript(path, script_id, template, shadows)
