@@ -6,12 +6,15 @@ need them, so ``haven --help``, ``list`` and ``stats`` start fast and work witho
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 
 import click
 
 from player import __version__
+from player.care import CRISIS_LINES
 from player.errors import BadInputError, HavenError
 
 HELP = """Haven: offline, voice-guided meditation, breathing and self-compassion exercises.
@@ -23,10 +26,7 @@ Quick start:
   haven show self-compassion-break    sections and length range
 
 Haven is a practice aid, not treatment, and nothing you do with it leaves this computer.
-If you are in crisis or thinking of harming yourself, contact your local emergency number
-now, or a crisis line (UK and Ireland: Samaritans 116 123; US: call or text 988;
-elsewhere: findahelpline.com).
-"""
+""" + CRISIS_LINES + "\n"
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -47,7 +47,7 @@ class HavenGroup(click.Group):
             message = str(exc)
             if exc.hint:
                 message += f" ({exc.hint})"
-            err = click.ClickException(message)
+            err = click.ClickException(_printable(message))  # one line, inert on a terminal
             err.exit_code = exc.exit_code
             raise err from exc
         except KeyboardInterrupt:
@@ -55,10 +55,131 @@ class HavenGroup(click.Group):
                 raise
             click.echo("\nStopped.", err=True)
             raise _Interrupted(130) from None
+        except OSError as exc:
+            # Any file or folder a command meets (a read-only HAVEN_HOME, a full disk, a
+            # report piped to /dev/full): one line naming the path and the fix. A closed pipe
+            # goes on to `main`, which exits quietly like other command-line tools.
+            if ctx.meta.get("haven.traceback") or exc.errno == errno.EPIPE:
+                raise
+            err = click.ClickException(_os_error_line(exc))
+            err.exit_code = 1
+            raise err from exc
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's ``main``, plus: output that cannot be written (``haven list > /dev/full``,
+        ``haven list | head -0``) ends in one line or quietly, never in a traceback or in
+        "Exception ignored" noise when the interpreter shuts down."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        argv = sys.argv[1:] if args is None else list(args)
+        _open_closed_standard_streams()
+        stdout = sys.stdout = _StdoutGuard(sys.stdout) if sys.stdout is not None else None
+        try:
+            try:
+                return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+            except SystemExit:
+                if sys.stdout is not None:
+                    sys.stdout.flush()  # what is still buffered fails here, not at shutdown
+                raise
+        except OSError as exc:
+            if "--traceback" in argv[: argv.index("--") if "--" in argv else None]:
+                raise
+            _silence_stdout()
+            if exc.errno != errno.EPIPE:
+                click.echo(f"Error: {_os_error_line(exc)}", err=True)
+            sys.exit(1)
+        finally:
+            if stdout is not None and sys.stdout is stdout:
+                sys.stdout = stdout.stream
+
+
+class _StdoutGuard:
+    """Standard output that marks its own write errors, so they are reported as standard
+    output's (a file's write error carries no file name either)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except OSError as exc:
+            exc.haven_stdout = True
+            raise
+
+    def flush(self):
+        try:
+            return self.stream.flush()
+        except OSError as exc:
+            exc.haven_stdout = True
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for an ``OSError`` met anywhere in a command (see player.files)."""
+    from player.files import describe_os_error
+
+    if getattr(exc, "haven_stdout", False):
+        return describe_os_error(exc, "standard output", doing="write to")
+    doing = "write" if exc.errno in _WRITE_ERRNOS else "use"
+    return _printable(describe_os_error(exc, doing=doing))
+
+
+def _printable(text: str) -> str:
+    """A message as one inert line: user input in it (a name, a path) may hold line breaks
+    or terminal escapes."""
+    from player.printable import printable
+
+    return printable(text)
+
+
+_WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _open_closed_standard_streams() -> None:
+    """Started with standard input, output or error closed (`haven timer 20 >&-`, some
+    launchers): put /dev/null there, as if redirected to it. Otherwise the journal or a clip
+    opened next would get descriptor 1, and whatever a speech worker prints would land in it;
+    and Python's ``sys.stdout`` would be None, which code that asks ``isatty()`` trips on."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+            except OSError:
+                continue
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, encoding="utf-8", errors="replace", closefd=False))
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's last flush succeeds."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(fd, sys.stdout.fileno())
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _report(text: str = "") -> None:
+    """A report's line(s), fitted to the terminal's width at word boundaries (player.layout)."""
+    from player import layout
+
+    layout.echo(text)
 
 
 def _notify(message: str) -> None:
-    click.echo(f"haven: {message}", err=True)
+    click.echo(f"haven: {_printable(message)}", err=True)
 
 
 def _clock(seconds: float) -> str:
@@ -75,6 +196,11 @@ def _length(seconds: float) -> str:
     if h:
         return f"{h}h {m:02d}m"
     return f"{m}m {s:02d}s" if m else f"{s}s"
+
+
+def _plural(n: int, word: str) -> str:
+    """``1 session``, ``0 sessions``: never "session(s)"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
@@ -113,18 +239,20 @@ def _session_settings(
     ambient_level = (
         float(chosen.get("ambient.level_db")) if "ambient.level_db" in chosen.explicit else None
     )
+    from player.model import LEVEL_KINDS, Levels
+
+    levels = Levels(**{f"{k}_db": float(chosen.get(f"levels.{k}_db")) for k in LEVEL_KINDS})
     engine, voice_name = _parse_voice(voice)
     if minutes is not None and minutes <= 0:
         raise BadInputError("--minutes must be more than 0")
     if rate is not None and not 0.5 <= rate <= 2.0:
         raise BadInputError("--rate must be between 0.5 and 2.0 (1.0 is the voice's normal speed)")
-    if ambient is not None:
-        from player.model import AMBIENT_SOUNDS
+    if ambient is not None and ambient != "none":
+        from player import sounds
 
-        if ambient != "none" and ambient not in AMBIENT_SOUNDS:
-            raise BadInputError(
-                f"--ambient must be one of {', '.join(AMBIENT_SOUNDS)} or none (got '{ambient}')"
-            )
+        sounds.check_bed_name(ambient)  # a built-in bed, a sound of yours, or a file
+        if sounds.resolve_file(ambient) is not None:
+            sounds.check_file(ambient, "bed", sample_rate)  # unreadable or silent: fail now
     if not -40.0 <= loudness <= -6.0:
         raise BadInputError("--loudness must be between -40 and -6 LUFS")
     return SessionSettings(
@@ -133,7 +261,7 @@ def _session_settings(
         params=_parse_params(params),
         overrides=Overrides(
             engine=engine, voice=voice_name, rate=rate or 1.0, ambient=ambient,
-            ambient_level_db=ambient_level,
+            ambient_level_db=ambient_level, levels=levels,
         ),
         target_lufs=loudness,
     )
@@ -147,7 +275,7 @@ def session_options(func):
                      help="Set a script parameter (repeatable)."),
         click.option("--voice", metavar="[ENGINE:]VOICE", help="Voice to speak with (see 'haven voices')."),
         click.option("--rate", type=float, help="Speaking speed relative to normal, e.g. 0.9."),
-        click.option("--ambient", metavar="SOUND", help="Background bed: pink-noise, brown-noise, white-noise or none."),
+        click.option("--ambient", metavar="SOUND", help="Background sound: rain, ocean, stream, pink-noise, brown-noise, white-noise, one of yours ('haven sounds'), a sound file, or none."),
         click.option("--loudness", type=float, default=None, metavar="LUFS",
                      help="Integrated loudness of the result (default: the audio.loudness_lufs setting, -18)."),
     ]
@@ -156,12 +284,27 @@ def session_options(func):
     return func
 
 
-@click.group(cls=HavenGroup, help=HELP, context_settings=CONTEXT)
+@click.group(cls=HavenGroup, help=HELP, context_settings=CONTEXT, invoke_without_command=True)
 @click.version_option(__version__, "--version", prog_name="haven")
 @click.option("--traceback", is_flag=True, help="Show the full traceback of errors (for bug reports).")
 @click.pass_context
 def main(ctx: click.Context, traceback: bool) -> None:
     ctx.meta["haven.traceback"] = traceback
+    if ctx.invoked_subcommand is None:  # `haven` alone: a short welcome (player.welcome)
+        from player import cli_journal, welcome
+
+        _report("\n".join(welcome.lines(cli_journal._now())))
+
+
+@main.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the tab-completion script for SHELL; e.g. in ~/.bashrc:
+    eval "$(haven completion bash)"."""
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    click.echo(cls(main, {}, "haven", "_HAVEN_COMPLETE").source())
 
 
 # --- exercises -------------------------------------------------------------------------
@@ -184,14 +327,63 @@ def list_cmd(category: str | None, as_json: bool) -> None:
     if not scripts:
         click.echo("No exercises found." if category is None else f"No {category} exercises.")
         return
+    from player import layout, lengths
+    from player.printable import one_line
+
+    found = lengths.ranges({s.id: s.path for s in scripts if not s.problem})
+    cols = layout.width()
     width = max(len(s.id) for s in scripts)
     cat_width = max(len(s.category or "") for s in scripts)
+    length_width = max(len(lengths.describe(found.get(s.id))) for s in scripts)
+    head = 2 + width + 2 + cat_width + 2 + length_width + 2
     for s in scripts:
         mark = "*" if s.source == "user" else " "
-        text = s.summary if not s.problem else f"(cannot read: {s.problem})"
-        click.echo(f"{mark} {s.id:<{width}}  {(s.category or ''):<{cat_width}}  {text}")
+        text = one_line(s.summary if not s.problem else f"(cannot read: {s.problem})")
+        row = (f"{mark} {s.id:<{width}}  {one_line(s.category or ''):<{cat_width}}  "
+               f"{lengths.describe(found.get(s.id)):>{length_width}}")
+        if s.problem:  # no category or length to show: the problem follows the name
+            click.echo(layout.wrap(text, f"{mark} {s.id:<{width}}  ", "    ", cols))
+        elif cols - head >= 24:  # the summary in its own column, wrapped inside it
+            click.echo(layout.wrap(text, row + "  ", " " * head, cols))
+        elif head - cat_width - 2 <= cols:  # the summary below, indented
+            click.echo(row.rstrip() if len(row.rstrip()) <= cols else
+                       f"{mark} {s.id:<{width}}  {lengths.describe(found.get(s.id))}")
+            click.echo(layout.wrap(text if len(row.rstrip()) <= cols
+                                   else f"({one_line(s.category or '-')}) {text}", "    ", cols=cols))
+        else:  # a very narrow terminal: the name, then the rest below
+            click.echo(layout.wrap(f"{mark} {s.id}", cols=cols))
+            click.echo(layout.wrap(f"{lengths.describe(found.get(s.id))}, "
+                                   f"{one_line(s.category or '-')}: {text}", "    ", cols=cols))
     if any(s.source == "user" for s in scripts):
         click.echo("\n* your own script")
+    if any(v is not None and not v[2] for v in found.values()):
+        click.echo(layout.wrap("~ an estimate from the words; 'haven show NAME' measures it "
+                               "with your voice.", cols=cols))
+
+
+def _stop_the_other_session(holder) -> bool:
+    """Another session is playing: ask whether to stop it (it fades out and is recorded
+    as partial) and play this one, or to leave it and exit. Ctrl-C leaves at once."""
+    from player.cli_journal import leave_on_ctrl_c
+
+    click.echo(f"A session is playing: {holder.describe()}.")
+    answer = False
+    with leave_on_ctrl_c():
+        answer = click.confirm(
+            "Stop it (what was played is recorded) and play this one instead?", default=False
+        )
+    return answer
+
+
+def _remember_lengths(name: str, shortest: float, natural: float, longest: float) -> None:
+    """Keep `show`'s measured length range for `haven list` (best effort)."""
+    from player import lengths
+    from player.library import resolve
+
+    try:
+        lengths.remember(resolve(name), shortest, natural, longest)
+    except (HavenError, OSError):
+        pass
 
 
 @main.command()
@@ -200,6 +392,7 @@ def list_cmd(category: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the full timeline).")
 def show(name, minutes, params, voice, rate, ambient, loudness, as_json) -> None:
     """Show an exercise: sections, planned length and the range --minutes can reach."""
+    from player.printable import printable
     from player.render import prepare_session
     from player.timeline import length_range
 
@@ -210,11 +403,14 @@ def show(name, minutes, params, voice, rate, ambient, loudness, as_json) -> None
     shortest, natural, longest = length_range(
         script, lambda r: len(clips[r]), rate=timeline.rate, overrides=settings.overrides
     )
+    if not settings.params and settings.overrides.rate == 1.0:
+        _remember_lengths(name, shortest, natural, longest)
     if as_json:
         data = {
             "id": script.id,
             "title": script.title,
             "summary": script.summary,
+            "credit": script.credit,
             "category": script.category,
             "tags": list(script.tags),
             "ending": script.ending,
@@ -227,36 +423,40 @@ def show(name, minutes, params, voice, rate, ambient, loudness, as_json) -> None
         }
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{script.title}  ({script.id})")
+    _report(printable(f"{script.title}  ({script.id})"))
     if script.summary:
-        click.echo(script.summary)
+        _report(printable(script.summary, keep="\n\t"))
+    if script.credit:
+        _report(printable(f"From: {script.credit}", keep="\n\t"))
     facts = []
     if script.category:
         facts.append(f"category: {script.category}")
     if script.tags:
         facts.append("tags: " + ", ".join(script.tags))
     facts.append(f"ending: {script.ending}")
-    click.echo("  ".join(facts))
-    click.echo(
+    _report(printable("  ".join(facts)))
+    _report(
         f"Length: {_length(timeline.duration_s)}"
         + (f" (fitted; natural {_length(natural)})" if minutes else "")
         + f"; --minutes can fit it from {_length(shortest)} to {_length(longest)}"
     )
     if script.params:
-        click.echo("Parameters (--param NAME=VALUE):")
+        _report("Parameters (--param NAME=VALUE):")
         for key, p in script.params.items():
             default = f' = "{p.default}"' if p.default is not None else " (required)"
-            click.echo(f"  {key}{default}" + (f": {p.help}" if p.help else ""))
+            _report(printable(f"  {key}{default}" + (f": {p.help}" if p.help else "")))
     if timeline.chapters:
-        click.echo("Sections:")
+        _report("Sections:")
         for chapter in timeline.chapters:
-            click.echo(f"  {_clock(chapter.start / timeline.rate):>7}  {chapter.title}")
+            _report(f"  {_clock(chapter.start / timeline.rate):>7}  {printable(chapter.title)}")
     said = sum(1 for s in timeline.speech if s.kind == "say")
     spoken = sum(s.length for s in timeline.speech if s.kind == "say") / timeline.rate
-    click.echo(
-        f"Contents: {said} spoken sentences ({_length(spoken)} of speech), "
-        f"{len(timeline.breaths)} breathing practice(s), "
-        f"{sum(len(b.strikes) for b in timeline.bells)} bell strike(s)"
+    strikes = sum(len(b.strikes) for b in timeline.bells)
+    _report(
+        f"Contents: {_plural(said, 'spoken sentence')}"
+        + (f" ({_length(spoken)} of speech)" if said else "")
+        + (f", {_plural(len(timeline.breaths), 'breathing practice')}" if timeline.breaths else "")
+        + (f", {_plural(strikes, 'bell strike')}" if strikes else "")
     )
 
 
@@ -266,6 +466,7 @@ def show(name, minutes, params, voice, rate, ambient, loudness, as_json) -> None
 def validate(files: tuple[str, ...], params) -> None:
     """Check scripts against the format: FILE is a path or an exercise id."""
     from player import library
+    from player.printable import printable
     from player.script import load_script
 
     values = _parse_params(params)
@@ -275,32 +476,39 @@ def validate(files: tuple[str, ...], params) -> None:
             script = load_script(library.resolve(name), params=values)
         except BadInputError as exc:
             bad += 1
-            click.echo(f"{exc}", err=True)
+            for problem in getattr(exc, "problems", None) or [exc]:  # one line each
+                click.echo(_printable(str(problem)), err=True)
         else:
-            click.echo(f"ok: {name} ({script.title})")
+            click.echo(printable(f"ok: {name} ({script.title})"))
     if bad:
         raise click.exceptions.Exit(2)
 
 
 @main.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of printing.")
+@click.option("-o", "--output", type=click.Path(allow_dash=True), metavar="FILE",
+              help="Write to this file instead of printing.")
 def schema(output: str | None) -> None:
     """Print the JSON Schema of the script format (for editor autocompletion)."""
     from player.schema import script_json_schema
 
     text = json.dumps(script_json_schema(), indent=2) + "\n"
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        click.echo(f"Wrote {output}")
+    if output is not None:
+        from player.files import output_kind, write_output
+
+        how = output_kind(output)
+        write_output(output, text, mode=0o644)
+        if how == "replace":  # not into what went to standard output, a pipe or a device
+            click.echo(f"Wrote {output}")
     else:
         click.echo(text, nl=False)
 
 
 @main.command()
 @click.argument("name")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Audio file to write: .wav, .flac, .ogg or .mp3.")
+@click.option("-o", "--output", required=True, type=click.Path(allow_dash=True), metavar="FILE",
+              help="Audio file to write: .wav, .flac, .ogg or .mp3 (- for standard output, with --format).")
+@click.option("--format", "audio_format", type=click.Choice(["wav", "flac", "ogg", "mp3"]),
+              help="File format (default: from the file name's extension).")
 @session_options
 @click.option("--sample-rate", type=click.Choice(["44100", "48000"]), default="48000",
               show_default=True, help="Sample rate of the file.")
@@ -309,14 +517,12 @@ def schema(output: str | None) -> None:
               help="Bedtime version, as `haven play --sleep` plays it (see `haven play --help`).")
 @click.option("--tail", type=float, metavar="MINUTES",
               help="With --sleep: minutes the background sound goes on after the guidance (10).")
-def render(name, output, minutes, params, voice, rate, ambient, loudness, sample_rate, quiet,
-           sleep, tail) -> None:
+def render(name, output, audio_format, minutes, params, voice, rate, ambient, loudness,
+           sample_rate, quiet, sleep, tail) -> None:
     """Render an exercise to an audio file."""
-    from pathlib import Path
+    from player.render import check_output, prepare_session, render_to_file
 
-    from player.render import format_for, prepare_session, render_to_file
-
-    format_for(Path(output))  # reject a bad file name before doing any work
+    how = check_output(output, audio_format)  # a bad name or place fails before any work
     settings = _session_settings(minutes, params, voice, rate, ambient, loudness, int(sample_rate))
     settings = _bedtime(settings, sleep, tail)
     show_progress = not quiet and sys.stderr.isatty()
@@ -324,11 +530,17 @@ def render(name, output, minutes, params, voice, rate, ambient, loudness, sample
         session = prepare_session(
             name, settings, notify=_notify, progress=progress.stage("Preparing speech")
         )
-        result = render_to_file(session, output, progress=progress.stage("Rendering"))
+        result = render_to_file(
+            session, output, progress=progress.stage("Rendering"), format=audio_format
+        )
+    if quiet:
+        return
     chapters = f", {result.chapters} chapters" if result.chapters else ""
     click.echo(
-        f"Wrote {output} ({_length(result.duration_s)}, {result.rate} Hz "
-        f"{'stereo' if result.channels == 2 else 'mono'}{chapters})"
+        f"Wrote {'standard output' if how == 'stdout' else output} "
+        f"({_length(result.duration_s)}, {result.rate} Hz "
+        f"{'stereo' if result.channels == 2 else 'mono'}{chapters})",
+        err=how != "replace",  # the audio itself may be on standard output
     )
 
 
@@ -397,7 +609,8 @@ def playback_options(func):
                      help="Output device (see 'haven devices'); default: the system's."),
         click.option("--quiet", "-q", is_flag=True, help="No display and no summary."),
         click.option("--no-captions", is_flag=True, help="Do not show the lines being spoken."),
-        click.option("--dim", is_flag=True, help="Keep the screen nearly dark (bedtime)."),
+        click.option("--dim/--no-dim", default=None,
+                     help="Keep the screen nearly dark (default: on at bedtime, --sleep)."),
         click.option("--checkin/--no-checkin", default=None,
                      help="Rate your mood before and after (default: the play.checkin setting)."),
         # Test and benchmark hooks: how much audio to prepare ahead, and controls applied at
@@ -411,7 +624,7 @@ def playback_options(func):
 
 
 def _play(script, settings, *, exercise, device, quiet, no_captions, dim, checkin,
-          buffer_seconds, script_controls) -> None:
+          buffer_seconds, script_controls, open_ended=False) -> None:
     """Play a built session and turn its outcome into output and an exit code."""
     from player.playback import parse_script_controls, play
 
@@ -428,11 +641,17 @@ def _play(script, settings, *, exercise, device, quiet, no_captions, dim, checki
         parse_script_controls(script_controls, settings.rate)
     except ValueError as exc:
         raise BadInputError(str(exc)) from None
-    result = play(
-        script, settings, exercise=exercise, device=device, quiet=quiet,
-        captions=not no_captions, dim=dim, checkin=checkin, ring_seconds=buffer_seconds,
-        script_controls=script_controls, notify=_notify,
-    )
+    from player import playlock
+
+    if dim is None:  # bedtime sessions keep the screen dark unless asked otherwise
+        dim = bool(getattr(settings.overrides, "sleep", False))
+    decide = _stop_the_other_session if sys.stdin.isatty() else None
+    with playlock.holding(exercise or script.id or "", script.title or "", decide):
+        result = play(
+            script, settings, exercise=exercise, device=device, quiet=quiet,
+            captions=not no_captions, dim=dim, checkin=checkin, ring_seconds=buffer_seconds,
+            script_controls=script_controls, notify=_notify, open_ended=open_ended,
+        )
     if not quiet:
         how = {
             "end": "completed",
@@ -440,14 +659,18 @@ def _play(script, settings, *, exercise, device, quiet, no_captions, dim, checki
             "interrupted": "interrupted, recorded as partial",
             "terminated": "ended by a signal, recorded as partial",
         }.get(result.reason, result.reason)
+        if open_ended and result.reason == "stopped" and result.completed:
+            how = "stopped with q, completed"
         if result.session_id is None:
             how = how.replace(", recorded as partial", "") + ", not recorded"
         dropouts = (
             "no audio dropouts" if not result.underflows
-            else f"{result.underflows} audio dropout(s) (the computer was too busy)"
+            else f"{_plural(result.underflows, 'audio dropout')}: the computer was too busy"
         )
-        click.echo(f"{result.title}: {_length(result.practiced_s)} practiced ({how}; {dropouts}).",
-                   err=True)
+        from player import layout
+
+        layout.echo(f"{result.title}: {_length(result.practiced_s)} practised ({how}; {dropouts}).",
+                    err=True)
     if result.exit_code:
         raise click.exceptions.Exit(result.exit_code)
 
@@ -465,7 +688,7 @@ def _play(script, settings, *, exercise, device, quiet, no_captions, dim, checki
 def play(name, minutes, params, voice, rate, ambient, loudness, device, quiet, no_captions, dim,
          checkin, buffer_seconds, script_controls, sleep, tail) -> None:
     """Play an exercise: space pause/resume, n next section, p previous (restart) section,
-    +/- volume, q stop. Playback starts at once; speech is made while it plays."""
+    +/- volume, v/t/b/a voice/tones/bells/background softer (V/T/B/A louder), q stop. Playback starts at once; speech is made while it plays."""
     from player import library
 
     settings = _session_settings(minutes, params, voice, rate, ambient, loudness)
@@ -485,7 +708,7 @@ def play(name, minutes, params, voice, rate, ambient, loudness, device, quiet, n
               help="Change cycle by cycle to this pattern or breaths a minute by the end.")
 @click.option("--cues", type=click.Choice(["tones", "voice", "both", "none"]), default="tones",
               show_default=True, help="How each phase is signalled.")
-@click.option("--ambient", metavar="SOUND", help="Background bed: pink-noise, brown-noise, white-noise or none.")
+@click.option("--ambient", metavar="SOUND", help="Background sound: rain, ocean, stream, pink-noise, brown-noise, white-noise, one of yours ('haven sounds'), a sound file, or none.")
 @click.option("--loudness", type=float, default=None, metavar="LUFS",
               help="Integrated loudness (default: the audio.loudness_lufs setting, -18).")
 @playback_options
@@ -503,33 +726,93 @@ def breathe(pattern, minutes, bpm, ramp_to, cues, ambient, loudness, device, qui
 
 
 @main.command()
-@click.argument("minutes")
-@click.option("--every", metavar="DURATION", help="An interval bell this often, e.g. 5m.")
+@click.argument("minutes", required=False, metavar="[MINUTES|SAVED]")
+@click.option("--every", metavar="DURATION",
+              help="An interval bell this often: 5m, 90s, or a number of minutes like MINUTES.")
 @click.option("--bells", metavar="TIMES", help="Bells exactly at these times, e.g. 0,25m,30m.")
-@click.option("--ambient", metavar="SOUND", help="Background bed: pink-noise, brown-noise, white-noise or none.")
+@click.option("--random", "random_count", type=int, metavar="N",
+              help="N bells at random times, never within a minute of another or of the ends.")
+@click.option("--prepare", metavar="DURATION", help="Silence before the starting bell, e.g. 30s.")
+@click.option("--start-bell", metavar="BELL",
+              help="single (default), double, triple, none, or a bell sound (low-bowl, high-bowl, "
+                   "your own), with a count like low-bowl:2.")
+@click.option("--end-bell", metavar="BELL", help="The ending bell, as --start-bell.")
+@click.option("--interval-bell", metavar="BELL", help="The interval bells, as --start-bell.")
+@click.option("--ambient", metavar="SOUND",
+              help="Background sound from the first bell to the last: rain, ocean, stream, ... (see 'haven sounds'), or none.")
+@click.option("--save", metavar="NAME",
+              help="Save these choices as a timer called NAME instead of starting (then: haven timer NAME).")
+@click.option("--seed", type=int, hidden=True)  # test hook: the random bells' seed
 @click.option("--loudness", type=float, default=None, metavar="LUFS",
               help="Integrated loudness (default: the audio.loudness_lufs setting, -18).")
 @playback_options
-def timer(minutes, every, bells, ambient, loudness, device, quiet, no_captions, dim, checkin,
+def timer(minutes, every, bells, random_count, prepare, start_bell, end_bell, interval_bell,
+          ambient, save, seed, loudness, device, quiet, no_captions, dim, checkin,
           buffer_seconds, script_controls) -> None:
-    """Silent sitting for MINUTES (or a duration like 20m) with a starting and an ending bell."""
-    from player.durations import parse_duration
-    from player.sessions import parse_bell_times, parse_timer_length, timer_script
+    """Silent sitting for MINUTES (or a duration like 20m) between a starting and an ending
+    bell; without MINUTES it counts up until you press q. SAVED starts a timer saved with
+    --save (options given with it win)."""
+    import dataclasses
+    import random
 
-    every_s = None
-    if every is not None:
-        try:
-            every_s = parse_duration(every)
-        except ValueError as exc:
-            raise BadInputError(f"--every {exc}") from None
-    script = timer_script(
-        parse_timer_length(minutes), every_s=every_s,
-        bells=parse_bell_times(bells) if bells is not None else None,
+    from player import sessions
+
+    given = {
+        "minutes": minutes, "every": every, "bells": bells, "random": random_count,
+        "prepare": prepare, "start_bell": start_bell, "end_bell": end_bell,
+        "interval_bell": interval_bell, "ambient": ambient,
+    }
+    if save is not None:
+        path = sessions.save_timer(save, given)
+        click.echo(f"Saved timer '{save}' ({sessions.describe_timer(given)}) in {path}. "
+                   f"Start it with: haven timer {save}")
+        return
+    options = sessions.timer_options(given)
+    settings = _session_settings(None, (), None, None, options["ambient"], loudness)
+    # The bed belongs to the sitting (from its first bell to its last), not the whole session.
+    bed = settings.overrides.ambient
+    settings = dataclasses.replace(
+        settings, overrides=dataclasses.replace(settings.overrides, ambient=None))
+    script = sessions.timer_from_options(
+        options, ambient=bed, ambient_level_db=settings.overrides.ambient_level_db,
+        rng=random.Random(seed) if seed is not None else None,
     )
-    settings = _session_settings(None, (), None, None, ambient, loudness)
     _play(script, settings, exercise=script.id, device=device, quiet=quiet,
           no_captions=no_captions, dim=dim, checkin=checkin, buffer_seconds=buffer_seconds,
-          script_controls=script_controls)
+          script_controls=script_controls, open_ended=options["minutes"] is None)
+
+
+@main.command("sounds")
+@click.option("--play", "play_name", metavar="NAME",
+              help="Hear one: a bed for 20 seconds, a bell struck (your own sounds too).")
+@click.option("--device", "-d", metavar="NAME|NUMBER", help="Output device for --play.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sounds_cmd(play_name, device, as_json) -> None:
+    """List the background sounds and bells, Haven's and your own, or hear one."""
+    from player import sounds
+
+    if play_name is not None:
+        from player.playback import play
+        from player.render import SessionSettings
+
+        script = sounds.preview_script(play_name)
+        result = play(script, SessionSettings(), device=device, quiet=True, record=False,
+                      notify=_notify)
+        if result.exit_code:
+            raise click.exceptions.Exit(result.exit_code)
+        return
+    found = sounds.listing()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    yours = ", ".join(f"{s['name']} ({os.path.basename(s['file'])})" for s in found["yours"])
+    click.echo(f"Beds:   {', '.join(found['beds'])}")
+    click.echo(f"Bells:  {', '.join(found['bells'])}; {', '.join(found['strikes'])} "
+               "(the bowl struck two or three times)")
+    click.echo(f"Yours:  {_printable(yours) if yours else 'none yet'}")
+    click.echo(f"\nYour sounds folder: {_printable(found['folder'])}\n"
+               "A sound file there is used by its name (--ambient creek, bell: {sound: creek}); "
+               "any file path works too.\nHear one: haven sounds --play NAME")
 
 
 @main.command()
@@ -577,10 +860,10 @@ def voices(engine: str | None, as_json: bool) -> None:
     for v in found:
         langs = ", ".join(v.languages) or "-"
         state = "installed" if v.installed else "not installed"
-        click.echo(f"{v.engine + ':' + v.id:<{width}}  {langs:<{lang_width}}  {state:<13}  {v.name}")
+        _report(f"{v.engine + ':' + v.id:<{width}}  {langs:<{lang_width}}  {state:<13}  {v.name}")
     for note in notes:
-        click.echo(note)
-    click.echo("\nUse one with --voice ENGINE:VOICE, or make it the default: "
+        _report(note)
+    _report("\nUse one with --voice ENGINE:VOICE, or make it the default: "
                "haven config set voice.engine ENGINE; haven config set voice VOICE")
 
 
@@ -590,17 +873,27 @@ def doctor() -> None:
     from player.doctor import run_checks
 
     problems = 0
+    limits = []
     for check in run_checks():
         mark = "ok " if check.ok else ("-- " if check.optional else "!! ")
-        click.echo(f"{mark} {check.name}: {check.detail}")
+        _report(f"{mark} {check.name}: {check.detail}")
         if not check.ok and check.fix:
-            click.echo(f"     fix: {check.fix}")
+            _report(f"     fix: {check.fix}")
         if not check.ok and not check.optional:
             problems += 1
+        elif not check.ok:
+            limits.append(check.name)
     if problems:
-        click.echo(f"\n{problems} problem(s) found.")
+        _report(f"\n{_plural(problems, 'problem')} found.")
         raise click.exceptions.Exit(1)
-    click.echo("\nEverything Haven needs is in place.")
+    if "audio output" in limits:
+        _report("\nHaven cannot play sound here: no audio output (see above). Everything else is "
+                "in place, and 'haven render NAME -o FILE' makes a file to play anywhere.")
+    elif limits:
+        _report(f"\nEverything Haven needs is in place; optional parts missing: "
+                f"{', '.join(limits)} (marked -- above).")
+    else:
+        _report("\nEverything Haven needs is in place.")
 
 
 @main.group()
@@ -618,9 +911,17 @@ def cache_info(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return
-    click.echo(f"Folder:  {data['folder']}")
-    click.echo(f"Clips:   {data['entries']}")
-    click.echo(f"Size:    {data['bytes'] / 1e6:.1f} MB")
+    _report(f"Folder:  {data['folder']}")
+    _report(f"Clips:   {data['entries']}")
+    over = ""
+    if data["bytes"] > data["max_bytes"]:
+        over = " (over the limit: trimmed when new speech is next saved)"
+    _report(f"Size:    {data['bytes'] / 1e6:.1f} MB{over}")
+    _report(f"Limit:   {data['max_bytes'] / 1e6:g} MB, least recently used clips go first "
+               "(haven config set cache.max_mb N)")
+    if data["other_files"]:
+        _report(f"Other:   {data['other_files']} files ({data['other_bytes'] / 1e6:.1f} MB) "
+                   "that are no clip; haven cache clear removes them")
 
 
 @cache.command("clear")
@@ -652,3 +953,24 @@ def _register_program_commands() -> None:
 
 
 _register_program_commands()
+
+
+def _register_report_command() -> None:
+    """`report` (a practice report as one HTML page) lives in player.report; add it too."""
+    from player.report.command import report
+
+    main.add_command(report)
+
+
+_register_report_command()
+
+
+def _register_sync_commands() -> None:
+    """`remind` (a calendar file) and `feed` (a private podcast feed) live in player.cli_sync."""
+    from player import cli_sync
+
+    for command in cli_sync.COMMANDS:
+        main.add_command(command)
+
+
+_register_sync_commands()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 CAPTION_HOLD_S = 1.5
 REFRESH_S = 0.1
 BAR_WIDTH = 40
+BREATH_DOT = "●"  # the breathing indicator: dots, never the progress bar's line
 PHASE_LABELS = {
     "inhale": "breathe in",
     "inhale2": "a little more",
@@ -88,6 +89,8 @@ class Snapshot:
     caption: str | None
     breath: tuple[str, float] | None
     underflows: int
+    open_ended: bool = False  # an open-ended timer: count up, no length or bar
+    notice: str | None = None  # a key's feedback ("This is the last section")
 
     @classmethod
     def of(cls, player, session) -> "Snapshot":
@@ -121,7 +124,34 @@ class Snapshot:
             caption=caption_at(timeline, position),
             breath=breath_at(timeline, position),
             underflows=player.underflows,
+            open_ended=bool(getattr(session, "open_ended", False)),
+            notice=_notice_of(player),
         )
+
+
+def times(position_s: float, length_s: float) -> tuple[int, int, int]:
+    """(elapsed, total, left) in whole seconds, so that elapsed + left is always the total
+    shown (each rounded on its own, they could be a second short of it)."""
+    total = max(0, int(round(length_s)))
+    elapsed = min(total, max(0, int(position_s)))
+    return elapsed, total, total - elapsed
+
+
+def breath_line(kind: str, size: float, width: int) -> str:
+    """The breathing indicator: a row of dots that widens from the middle on the in-breath
+    and narrows on the out-breath, then the phase in words."""
+    label = PHASE_LABELS.get(kind, kind)
+    room = max(3, min(BAR_WIDTH, width - len(label) - 3))
+    n = 1 + int(round(size * (room - 1)))
+    pad = (room - n) // 2
+    return " " * pad + BREATH_DOT * n + " " * (room - n - pad) + "  " + label
+
+
+def _notice_of(player) -> str | None:
+    notice = getattr(player, "notice", None)
+    if not notice or time.monotonic() > notice[1]:
+        return None
+    return notice[0]
 
 
 def _clock(seconds: float) -> str:
@@ -174,6 +204,14 @@ class SessionDisplay:
 
     # --- drawing ---------------------------------------------------------------------
 
+    def _width(self) -> int:
+        """The terminal's width (rich's console; 80 without one)."""
+        console = self._console or (self._live.console if self._live is not None else None)
+        try:
+            return int(console.width) if console is not None else 80
+        except (TypeError, ValueError, AttributeError):
+            return 80
+
     def render(self, snap: Snapshot, *, preparing: bool = False):
         from rich.console import Group
         from rich.progress_bar import ProgressBar
@@ -186,42 +224,52 @@ class SessionDisplay:
         lines = []
         if not dim:
             lines.append(Text(snap.title, style=main))
-        remaining = max(0.0, snap.length_s - snap.position_s)
+        elapsed, total, left = times(snap.position_s, snap.length_s)
         about = "about " if snap.estimated else ""
-        where = f"{_clock(snap.position_s)} / {about}{_clock(snap.length_s)}"
-        where += f"   {about}{_clock(remaining)} left"
+        where = f"{_clock(elapsed)} / {about}{_clock(total)}"
+        where += f"   {about}{_clock(left)} left"
+        if snap.open_ended:
+            where = f"{_clock(snap.position_s)} sat   q to end"
         head = f"{snap.section}   " if snap.section else ""
         lines.append(Text(head + where, style=faint))
         fraction = snap.position_s / snap.length_s if snap.length_s > 0 else 0.0
-        lines.append(
-            ProgressBar(total=1000, completed=int(1000 * min(1.0, fraction)), width=BAR_WIDTH,
-                        style="grey11" if dim else "grey30",
-                        complete_style=accent, finished_style=accent)
-        )
+        width = self._width()
+        if not snap.open_ended:  # counting up: no length, no bar
+            lines.append(
+                ProgressBar(total=1000, completed=int(1000 * min(1.0, fraction)),
+                            width=min(BAR_WIDTH, width), style="grey11" if dim else "grey30",
+                            complete_style=accent, finished_style=accent)
+            )
+            # rich's bar ends without a line break: end its line here, or the next line
+            # (the breathing indicator, "Paused") would be drawn on the bar's own line.
+            lines.append(Text(""))
+        lines.append(Text(""))  # and a blank line: what follows never touches the bar
         status = None
         if preparing or snap.preparing:
             status = snap.preparing or "Getting ready..."
         elif snap.paused:
-            status = "Paused - press space to go on"
+            status = "Paused. Press space to go on."
         elif snap.holding:
             status = "Waiting for the voice to be ready..."
         elif snap.seeking:
             status = "Moving..."
         if snap.breath is not None and status is None:
             kind, size = snap.breath
-            n = 2 + int(round(size * (BAR_WIDTH - 2)))
-            pad = (BAR_WIDTH - n) // 2
-            lines.append(Text(" " * pad + "━" * n + " " * (BAR_WIDTH - n - pad)
-                              + "  " + PHASE_LABELS.get(kind, kind), style=accent))
+            lines.append(Text(breath_line(kind, size, width), style=accent))
         else:
             lines.append(Text(status or "", style=faint if dim else "italic"))
+        if snap.notice:
+            lines.append(Text(snap.notice, style=faint if dim else "italic"))
         if self.captions:
             lines.append(Text(snap.caption or "", style=main if not dim else faint))
         if self.keys:
-            hint = "space pause  n/p section  +/- volume  q stop"
+            hint = "space pause  n/p section  +/- volume  v t b a level (V T B A up)  q stop"
             if snap.volume_db < 0:
                 hint += f"   volume {snap.volume_db:+.0f} dB"
-            lines.append(Text(hint, style=faint))
+            from player.layout import fit_line
+
+            lines.append(Text(fit_line(hint, width), style=faint))
         if snap.underflows and not dim:
-            lines.append(Text(f"{snap.underflows} audio dropout(s)", style="yellow"))
+            noun = "audio dropout" if snap.underflows == 1 else "audio dropouts"
+            lines.append(Text(f"{snap.underflows} {noun}", style="yellow"))
         return Group(*lines)

@@ -347,6 +347,10 @@ class Player:
         self._seek_to = 0  # chapter index (-1: the session start) of the pending seek
         self._vol_target = 1.0
         self.volume_db = 0.0
+        self.notice: tuple[str, float] | None = None  # a key's feedback and until when
+        self._levels_req = None  # model.Levels to re-mix with from the current position
+        self._seek_here = False  # the pending seek restarts where playback is (a level change)
+        self.seek_start: int | None = None
 
         # Callback state.
         self._mode = PLAY
@@ -401,8 +405,30 @@ class Player:
 
     def seek_chapter(self, index: int) -> None:
         """Restart the stream at chapter ``index`` (-1: the session start)."""
+        self._seek_here = False
         self._seek_to = index
         self._target_gen += 1
+
+    def change_level(self, kind: str, step_db: float) -> float:
+        """Move one kind of sound (``model.LEVEL_KINDS``: voice, tones, bells, bed) by
+        ``step_db`` within ``model.LEVEL_RANGE_DB``; returns the new level.
+
+        The audio from where playback is gets re-mixed with it (a short fade, like a seek),
+        and the session gain is planned again, so the loudness target still holds.
+        """
+        import dataclasses
+
+        from player.model import LEVEL_RANGE_DB
+
+        levels = self._levels_req or self.source.levels
+        lo, hi = LEVEL_RANGE_DB
+        value = min(hi, max(lo, getattr(levels, f"{kind}_db") + step_db))
+        self._levels_req = dataclasses.replace(levels, **{f"{kind}_db": value})
+        if not self.seeking():
+            self._seek_to = self.current_chapter()
+        self._seek_here = True
+        self._target_gen += 1
+        return value
 
     def next_section(self) -> bool:
         chapters = self.source.timeline.chapters
@@ -531,6 +557,8 @@ class Player:
         return source.complete or pos + self._lookahead <= source.ready_until
 
     def _resolve_seek(self):
+        if self._seek_here:
+            return self.position if self.source.final_position(self.position) else None
         index = self._seek_to
         if index < 0:
             return 0
@@ -563,6 +591,11 @@ class Player:
                 continue
             target_gen = self._target_gen
             if target_gen != gen:
+                levels = self._levels_req
+                if levels is not None:
+                    source.set_levels(levels)  # re-planned: the target holds
+                    if self._levels_req is levels:
+                        self._levels_req = None
                 start = self._resolve_seek()
                 if start is None:
                     source.starving = True
@@ -572,6 +605,7 @@ class Player:
                 gen = target_gen
                 stream = source.blocks(self.block, start=start)
                 pos = start
+                self.seek_start = start  # where the latest seek restarted (tests, reports)
                 pending = None
                 holding = False
                 self._ended = False
@@ -970,17 +1004,22 @@ def play(
     notify: Callable[[str], None] | None = None,
     stream_factory: Callable | None = None,
     interactive: bool | None = None,
+    open_ended: bool = False,
 ) -> PlayResult:
     """Play ``script`` with ``settings`` to the end, a stop, a signal or a lost device.
 
     Order: signals are caught first (a flag, never an exception mid-way), the session is
     prepared (computing only) while sounddevice loads in a thread, the device is checked
     (AudioDeviceError before anything is recorded or synthesized), speech starts synthesizing
-    in the background, the journal row is written, the ring is pre-filled and the stream
-    starts.
-    Whatever happens after that, the terminal is restored and the journal row is finished
-    with the practiced time counted from frames delivered (``completed`` only at the end).
+    in the background, the ring is pre-filled, the stream starts and then the journal row is
+    written: a play that ends before any sound (a script that cannot fit ``--minutes``,
+    Ctrl-C while preparing) records nothing.
+    Whatever happens after the row is written, the terminal is restored and the row is
+    finished with the practiced time counted from frames delivered (``completed`` only at
+    the end).
     A lost device raises AudioDeviceError after recording.
+    ``open_ended`` (a timer without a length): stopping with q is how it ends, so a stop
+    counts as completed.
     """
     from player.streaming import StreamingSession
 
@@ -1017,13 +1056,15 @@ def play(
         if checkin and interactive and not signals.event.is_set():
             signals.restore()  # Ctrl-C at a question skips it, as everywhere in click
             mood_before = _prompt("prompt_mood")
+            _care(mood_before, None)
             signals.install()
 
+        session.open_ended = open_ended
         session.start()
-        journal, session_id, problem = _journal_start(
-            record, exercise, script, session.timeline.duration_s, mood_before, notify
-        )
-        report.write(session_id=session_id)
+        # The journal row is written once audio has started (``_run`` calls ``row.begin``): a
+        # play that fails before any sound (a script that cannot fit --minutes, a device that
+        # will not open, Ctrl-C while preparing) is not practice and leaves no row.
+        row = _JournalRow(record, exercise, script, mood_before, notify, report)
         progress = {"practiced_s": 0.0}
         try:
             result = _run(
@@ -1031,24 +1072,31 @@ def play(
                 device=device, sd=sd, quiet=quiet, captions=captions, dim=dim,
                 interactive=interactive, ring_seconds=ring_seconds,
                 script_controls=script_controls, stream_factory=stream_factory,
-                journal=journal, session_id=session_id,
+                journal=row,
             )
         except BaseException:
-            _journal_finish(journal, session_id, progress["practiced_s"], False, None, None,
-                            notify)
+            row.finish(progress["practiced_s"], False, None, None)
             raise
         finally:
             session.close(timeout=0.5)
         result.exercise, result.title = exercise, script.title
-        result.session_id, result.journal_problem = session_id, problem
+        if open_ended and result.reason == "stopped":
+            result.completed = True
+        result.session_id, result.journal_problem = row.session_id, row.problem
 
         mood_after = note = None
         if checkin and interactive and result.reason in ("end", "stopped"):
             signals.restore()
-            mood_after = _prompt("prompt_mood")
-            note = _prompt("prompt_note")
-        _journal_finish(journal, session_id, result.practiced_s, result.completed, mood_after,
-                        note, notify)
+            try:
+                mood_after = _prompt("prompt_mood")
+                note = _prompt("prompt_note")
+            except KeyboardInterrupt:
+                # Ctrl-C at a question after the session: leave at once (exit 130), with the
+                # session recorded as it was played (without the unanswered check-in).
+                row.finish(result.practiced_s, result.completed, mood_after, None)
+                raise
+            _care(mood_after, mood_before)
+        row.finish(result.practiced_s, result.completed, mood_after, note)
         report.write(stage="finished", reason=result.reason, **result.stats)
         if result.reason == "device-lost":
             raise AudioDeviceError(
@@ -1062,7 +1110,7 @@ def play(
 
 
 def _run(session, settings, signals, report, progress, *, device, sd, quiet, captions, dim, interactive,
-         ring_seconds, script_controls, stream_factory, journal, session_id) -> PlayResult:
+         ring_seconds, script_controls, stream_factory, journal) -> PlayResult:
     from player.controls import KeyReader
     from player.display import SessionDisplay, Snapshot
 
@@ -1092,6 +1140,8 @@ def _run(session, settings, signals, report, progress, *, device, sd, quiet, cap
             on_wait=lambda: display.update(snapshot(), preparing=True),
             patience=None if ring_seconds else PREFILL_PATIENCE_S,
         )
+        if started:
+            journal.begin(session.timeline.duration_s)  # sound is playing: now it is practice
         report.write(stage="playing" if started else "stopping",
                      stream_started_monotonic=player.stream_started_at)
         while started:
@@ -1111,10 +1161,10 @@ def _run(session, settings, signals, report, progress, *, device, sd, quiet, cap
                 break
             display.update(snapshot())
             now = time.monotonic()
-            if journal is not None and now - last_progress >= PROGRESS_EVERY_S:
+            if now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
                 try:
-                    journal.update_progress(session_id, player.delivered / rate)
+                    journal.progress(player.delivered / rate)
                 except HavenError:
                     pass
     finally:
@@ -1149,19 +1199,53 @@ def _run(session, settings, signals, report, progress, *, device, sd, quiet, cap
     )
 
 
+NOTICE_S = 2.5  # how long a key's feedback stays on screen
+
+
+def _notice(player: Player, text: str) -> None:
+    """Feedback for a key that changed nothing you can hear (shown for ``NOTICE_S``)."""
+    player.notice = (text, time.monotonic() + NOTICE_S)
+
+
 def _handle_key(player: Player, key: str) -> None:
     if key == " ":
         player.toggle_pause()
     elif key in ("n", "N"):
-        player.next_section()
+        if not player.next_section():
+            _notice(player, "This is the last section (q stops).")
     elif key in ("p", "P"):
         player.previous_section()
     elif key in ("+", "="):
-        player.change_volume(VOLUME_STEP_DB)
+        before = player.volume_db
+        after = player.change_volume(VOLUME_STEP_DB)
+        _notice(player, "Volume is at its highest here (0 dB); turn the computer's volume up "
+                        "for more." if after == before else f"Volume {after:+.0f} dB.")
     elif key in ("-", "_"):
-        player.change_volume(-VOLUME_STEP_DB)
+        before = player.volume_db
+        after = player.change_volume(-VOLUME_STEP_DB)
+        _notice(player, "Volume is at its lowest." if after == before
+                else f"Volume {after:+.0f} dB.")
     elif key in ("q", "Q"):
         player.stop()
+    elif key in LEVEL_KEYS:
+        kind, step = LEVEL_KEYS[key]
+        value = player.change_level(kind, step)
+        try:  # remembered for the next session
+            from player import config
+
+            config.set(f"levels.{kind}_db", value)
+        except Exception:  # noqa: BLE001 - a settings file that cannot be written must not stop play
+            pass
+
+
+# Level keys: lower case softer, upper case louder, by LEVEL_STEP_DB.
+LEVEL_STEP_DB = 2.0
+LEVEL_KEYS = {
+    "v": ("voice", -LEVEL_STEP_DB), "V": ("voice", LEVEL_STEP_DB),
+    "t": ("tones", -LEVEL_STEP_DB), "T": ("tones", LEVEL_STEP_DB),
+    "b": ("bells", -LEVEL_STEP_DB), "B": ("bells", LEVEL_STEP_DB),
+    "a": ("bed", -LEVEL_STEP_DB), "A": ("bed", LEVEL_STEP_DB),
+}
 
 
 def _prompt(name: str):
@@ -1174,38 +1258,79 @@ def _prompt(name: str):
     return helper() if helper is not None else None
 
 
-def _journal_start(record, exercise, script, planned_s, mood_before, notify):
-    if not record:
-        return None, None, None
-    try:
-        from player.journal import Journal
+def _care(mood, previous) -> None:
+    """After a check-in rating: the care note when ``player.care``'s rule asks for one (a low
+    rating, or a fall since the rating before the session), shown the CLI's way."""
+    from player import care
 
-        journal = Journal.open()
-        session_id = journal.start_session(
-            exercise, script.title, script.category, planned_s=round(planned_s, 3),
-            mood_before=mood_before,
-        )
-        return journal, session_id, None
-    except (HavenError, ImportError, OSError) as exc:
-        if notify is not None:
-            notify(f"this session is not being recorded in your journal ({exc})")
-        return None, None, str(exc)
-
-
-def _journal_finish(journal, session_id, practiced_s, completed, mood_after, note, notify):
-    if journal is None or session_id is None:
+    message = care.mood_care(mood, previous)
+    if message is None:
         return
     try:
-        journal.finish_session(session_id, round(practiced_s, 3), completed,
-                               mood_after=mood_after, note=note)
-    except HavenError as exc:
-        if notify is not None:
-            notify(f"could not record the session in your journal ({exc})")
-    finally:
+        from player import cli_journal
+    except ImportError:
+        return
+    cli_journal.show_care(message)
+
+
+class _JournalRow:
+    """The journal row of one play: written when audio starts, updated, finished.
+
+    ``begin`` (the stream has started) opens the journal and writes the row; ``progress``
+    stores the practiced time so far; ``finish`` closes the row. Before ``begin`` nothing is
+    written, so a play that never made a sound leaves no trace in the journal. A journal
+    that cannot be used is told once through ``notify`` and never stops the session.
+    """
+
+    def __init__(self, record, exercise, script, mood_before, notify, report):
+        self.record, self.exercise, self.script = record, exercise, script
+        self.mood_before, self.notify, self.report = mood_before, notify, report
+        self.journal = None
+        self.session_id: str | None = None
+        self.problem: str | None = None
+
+    def begin(self, planned_s: float) -> None:
+        if not self.record or self.session_id is not None or self.problem is not None:
+            return
         try:
-            journal.close()
-        except Exception:  # noqa: BLE001
-            pass
+            from player.journal import Journal
+
+            self.journal = Journal.open()
+            self.session_id = self.journal.start_session(
+                self.exercise, self.script.title, self.script.category,
+                planned_s=round(planned_s, 3), mood_before=self.mood_before,
+            )
+        except (HavenError, ImportError, OSError) as exc:
+            self.problem = str(exc)
+            self._close()
+            if self.notify is not None:
+                self.notify(f"this session is not being recorded in your journal ({exc})")
+            return
+        self.report.write(session_id=self.session_id)
+
+    def progress(self, practiced_s: float) -> None:
+        if self.session_id is not None:
+            self.journal.update_progress(self.session_id, practiced_s)
+
+    def finish(self, practiced_s, completed, mood_after, note) -> None:
+        if self.session_id is None:
+            return
+        try:
+            self.journal.finish_session(self.session_id, round(practiced_s, 3), completed,
+                                        mood_after=mood_after, note=note)
+        except HavenError as exc:
+            if self.notify is not None:
+                self.notify(f"could not record the session in your journal ({exc})")
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        journal, self.journal = self.journal, None
+        if journal is not None:
+            try:
+                journal.close()
+            except Exception:  # noqa: BLE001
+                pass
 
 
 def _clock(seconds: float) -> str:

@@ -9,6 +9,8 @@ atomically, so a cancelled render never leaves half a file behind.
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import struct
 import tempfile
 from dataclasses import dataclass, field
@@ -166,24 +168,122 @@ def format_for(path: Path) -> tuple[str, str]:
         ) from None
 
 
+FORMAT_NAMES = tuple(ext.lstrip(".") for ext in FORMATS)  # for --format: wav, flac, ...
+
+
+def output_format(path: str, format: str | None = None) -> tuple[str, str]:
+    """(soundfile format, subtype) for writing ``path``: ``format`` (a name from
+    :data:`FORMAT_NAMES`) when given, else the file name's extension.
+
+    Standard output (``-``), a device or a pipe may have no extension; they need ``format``.
+    """
+    names = ", ".join(FORMAT_NAMES)
+    if format is not None:
+        try:
+            return FORMATS["." + format.lower()]
+        except KeyError:
+            raise BadInputError(f"--format must be one of {names} (got '{format}')") from None
+    if path == "-":
+        raise BadInputError(f"to write audio to standard output, give its format: --format {names}")
+    try:
+        return format_for(Path(path))
+    except BadInputError:
+        try:
+            special = not stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            special = False
+        if special:
+            raise BadInputError(
+                f"cannot write '{path}': name a file ending in one of "
+                f"{', '.join(FORMATS)}, or give the format with --format {names}"
+            ) from None
+        raise
+
+
+def check_output(path: str | os.PathLike, format: str | None = None) -> str:
+    """Refuse, before any slow work, an output :func:`render_to_file` could not write: a bad
+    name, a folder, a missing or read-only folder. Returns how it will be written
+    (see :func:`player.files.output_kind`)."""
+    from player.files import output_kind
+
+    name = os.fsdecode(path)
+    how = output_kind(name)
+    output_format(name, format)
+    if how == "replace":
+        os.unlink(_temp_file(name))
+    return how
+
+
+def _temp_file(name: str, folder: str | None = None) -> str:
+    """A new empty file for the audio: beside the target (``folder`` None) or in ``folder``."""
+    from player.files import FileAccessError
+
+    target = Path(os.path.realpath(name))
+    where = str(target.parent) if folder is None else folder
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=where)
+    except OSError as exc:
+        raise FileAccessError.from_os_error(exc, name if folder is None else where, doing="write") from None
+    os.close(fd)
+    return tmp_name
+
+
 def render_to_file(
     session: PreparedSession,
     path: str | os.PathLike,
     *,
     block: int = BLOCK,
     progress: Callable[[int, int], None] | None = None,
+    format: str | None = None,
 ) -> RenderResult:
-    """Write the whole session to ``path`` (format from its extension), block by block."""
+    """Write the whole session to ``path``, block by block, in ``format`` (wav, flac, ogg,
+    mp3; default: from the file name's extension).
+
+    A regular file or a new path is written as a temporary file beside it and renamed over
+    it when complete (a symbolic link is followed: its target is replaced), so a failure or a
+    cancelled render never leaves half a file. Standard output (``-``), a pipe or a device is
+    written through, never replaced: the file headers of WAV and FLAC are finished by seeking
+    back, which a pipe cannot do, so the audio is made in a temporary file first and then
+    copied. Every failure to write is one :class:`HavenError` naming ``path``.
+    """
+    from player.files import FileAccessError, open_output, output_kind
+
+    name = os.fsdecode(path)
+    how = output_kind(name)
+    fmt, subtype = output_format(name, format)
+    mixer = session.mixer
+    if how == "replace":
+        tmp_name = _temp_file(name)
+        shown = name
+    else:
+        tmp_name = _temp_file(name, tempfile.gettempdir())
+        shown = tmp_name
+    try:
+        frames, chapters = _write_audio(session, tmp_name, shown, fmt, subtype, block, progress)
+        if how == "replace":
+            try:
+                os.chmod(tmp_name, 0o644)
+                os.replace(tmp_name, os.path.realpath(name))
+            except OSError as exc:
+                raise FileAccessError.from_os_error(exc, name, doing="write") from None
+        else:
+            with open(tmp_name, "rb") as audio, open_output(name) as out:
+                shutil.copyfileobj(audio, out, 1 << 20)
+    finally:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+    return RenderResult(Path(name), frames, mixer.rate, mixer.channels, chapters)
+
+
+def _write_audio(session, tmp_name, shown, fmt, subtype, block, progress) -> tuple[int, int]:
+    """Mix the session into the file ``tmp_name``; (frames, chapters). Errors name ``shown``."""
     import soundfile as sf
 
-    path = Path(path)
-    fmt, subtype = format_for(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise BadInputError(f"cannot write '{path}': the folder {folder} does not exist")
+    from player.files import FileAccessError
+
     mixer = session.mixer
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
-    os.close(fd)
     frames = 0
     try:
         with sf.SoundFile(
@@ -197,22 +297,24 @@ def render_to_file(
             for chunk in mixer.blocks(block, progress=progress):
                 out.write(chunk)
                 frames += len(chunk)
-        chapters = 0
         if fmt == "WAV":
             chapters = add_wav_chapters(tmp_name, session.timeline)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        if isinstance(exc, (HavenError, KeyboardInterrupt)):
-            raise
-        if isinstance(exc, (OSError, RuntimeError)) and not isinstance(exc, NotImplementedError):
-            raise HavenError(f"cannot write '{path}': {exc}") from exc
+        else:
+            chapters = add_chapters(tmp_name, fmt, session, frames)
+    except HavenError:
         raise
-    return RenderResult(path, frames, mixer.rate, mixer.channels, chapters)
+    except OSError as exc:
+        raise FileAccessError.from_os_error(exc, shown, doing="write") from None
+    except sf.SoundFileError as exc:
+        # libsndfile reports a failed write() as a "system error"; the C errno says which.
+        code = sf._ffi.errno if getattr(exc, "code", None) == SF_ERR_SYSTEM else 0
+        if code:
+            raise FileAccessError.from_os_error(OSError(code, os.strerror(code)), shown, doing="write") from None
+        raise HavenError(f"cannot write {shown}: the audio library failed ({exc})") from exc
+    return frames, chapters
+
+
+SF_ERR_SYSTEM = 2  # from sndfile.h
 
 
 def _no_peak_chunk(out) -> None:
@@ -222,6 +324,17 @@ def _no_peak_chunk(out) -> None:
 
     SFC_SET_ADD_PEAK_CHUNK = 0x1050  # from sndfile.h
     sf._snd.sf_command(out._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+
+
+def add_chapters(filename: str, fmt: str, session: PreparedSession, frames: int) -> int:
+    """Sections as chapters in a finished FLAC, Ogg or MP3 file (see ``player.chapters``)."""
+    from player import chapters
+
+    timeline = session.timeline
+    marks = chapters.marks(timeline.chapters, session.mixer.rate, frames)
+    return chapters.add_chapters(
+        filename, fmt, marks, title=timeline.title or session.script.title
+    )
 
 
 def add_wav_chapters(filename: str, timeline: Timeline) -> int:

@@ -68,6 +68,8 @@ class StreamingSession:
     ``blocks(block, start=...)`` gives the limited stream (``mixer.limited_blocks``).
     """
 
+    open_ended = False  # an open-ended timer (set by playback.play): the display counts up
+
     def __init__(
         self,
         script: model.Script,
@@ -126,6 +128,27 @@ class StreamingSession:
     @property
     def mixer(self):
         return self._state.mixer
+
+    @property
+    def levels(self):
+        return self.settings.overrides.levels
+
+    def set_levels(self, levels) -> None:
+        """Mix with other levels (voice, tones, bells, bed) from now on; the session gain is
+        planned again with them, so the loudness target still holds."""
+        import dataclasses
+
+        from player.mixer import plan_loudness
+        from player.render import plan_timeline
+
+        with self._build_lock:
+            overrides = dataclasses.replace(self.settings.overrides, levels=levels)
+            self.settings = dataclasses.replace(self.settings, overrides=overrides)
+            self.plan_timeline = plan_timeline(self.script, self.settings)
+            self.plan = plan_loudness(
+                self.plan_timeline, channels=self.channels, target_lufs=self.settings.target_lufs
+            )
+            self._state = self._build()
 
     def final_position(self, position: int) -> bool:
         """Whether ``position`` (e.g. a chapter start) can no longer move."""
@@ -371,9 +394,10 @@ def _synthesize_in_order(
         nonlocal cache_failed
         request, engine_id, _cls, version = info[key]
         tell(result.notice)
+        stored = cache.encode(result.samples)  # as every later hit will give it back
         try:
             cache.store(
-                key, result.samples, sample_rate=sample_rate, notice=result.notice,
+                key, stored, sample_rate=sample_rate, notice=result.notice,
                 request={
                     "text": request.text, "engine": engine_id, "engine_version": version,
                     "voice": request.voice, "rate": request.rate, "volume": request.volume,
@@ -383,7 +407,7 @@ def _synthesize_in_order(
             if not cache_failed:
                 cache_failed = True
                 tell(f"could not save speech to the cache ({exc.strerror or exc}); continuing")
-        hand_over(key, result.samples)
+        hand_over(key, stored.samples)
 
     for engine_id, tasks in misses.items():
         engine_cls = info[next(iter(tasks))][2]
@@ -392,3 +416,5 @@ def _synthesize_in_order(
         with WorkerPool(engine_id, jobs=min(jobs, len(tasks)), timeout_s=timeout_s,
                         fix_for=engine_cls.fix_for) as pool:
             pool.run(tasks, made)
+    if misses and not cache_failed:
+        cache.enforce_cap(keep=info)  # cache.max_mb; this session's clips stay

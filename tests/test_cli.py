@@ -52,7 +52,7 @@ def test_help_starts_without_heavy_imports():
         "import sys\n"
         "from player.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('numpy', 'sounddevice', 'pyttsx3', 'soundfile', 'scipy') if m in sys.modules]\n"
+        "heavy = [m for m in ('numpy', 'sounddevice', 'pyttsx3', 'soundfile', 'scipy', 'matplotlib') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -64,7 +64,7 @@ def test_list_starts_without_heavy_imports():
         "import sys\n"
         "from player.cli import main\n"
         "try:\n    main(['list'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('numpy', 'sounddevice', 'pyttsx3', 'soundfile') if m in sys.modules]\n"
+        "heavy = [m for m in ('numpy', 'sounddevice', 'pyttsx3', 'soundfile', 'matplotlib') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

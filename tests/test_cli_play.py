@@ -96,7 +96,7 @@ def test_breathe_plays_a_pattern_and_is_recorded(runner, device):
     assert result.exit_code == 0, result.output
     assert result.output == ""  # --quiet: nothing at all
     (row,) = journal_rows()
-    assert row.exercise == "breathe:4-0-6" and row.completed
+    assert row.exercise == "breathe:4-6" and row.completed
 
 
 def test_play_speaks_a_script_and_is_recorded(runner, device, tiny):
@@ -199,3 +199,19 @@ def test_sleep_is_the_default_for_sleep_exercises():
     assert not _bedtime(SessionSettings(), None, None, "meditation").overrides.sleep
     assert not _bedtime(SessionSettings(), False, None, "sleep").overrides.sleep
     assert _bedtime(SessionSettings(), None, 2.5, "sleep").overrides.tail_s == 150.0
+
+
+def test_a_play_that_fails_before_any_sound_writes_no_journal_row(runner, device, tiny):
+    # Issue 10: the script cannot be fitted to the length asked for; the error comes after
+    # speech synthesis, before the stream starts. Nothing was heard: nothing is recorded.
+    result = runner.invoke(main, ["play", str(tiny), "--minutes", "0.01", "--buffer-seconds", "60"])
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: 'tiny' cannot be fitted to 0.01 minutes: it can run from ")
+    assert FakeStream.instances == []  # no stream was ever opened
+    from player import paths
+
+    assert not paths.journal_path().exists()  # not even an empty journal was created
+    assert journal_rows() == []
+
