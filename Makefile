@@ -11,7 +11,7 @@ LOCK   := requirements.lock
 UV     := uv==0.13.9
 LOCK_VENV := .venv-lock
 
-.PHONY: run test setup system-deps bench clean upgrade-deps
+.PHONY: run test setup system-deps bench clean upgrade-deps audio
 
 system-deps:
 	@bash tools/system-deps.sh
@@ -34,6 +34,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Haven's bell assets in audio/ (checked in), made by the synthesis code in player/synth.py,
+# which stays the single source of how they sound (tests/test_sounds_assets.py checks that the
+# files are what it makes today). Run after changing a bell, and commit the files.
+audio: $(STAMP)
+	$(BIN)/python -m player.sounds audio
 
 # Re-resolve every dependency to its newest allowed version, write the lock file, reinstall
 # from it and run the whole test suite: commit requirements.lock only when this passes.

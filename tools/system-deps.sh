@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what the OS must provide for Haven (speech library, PortAudio, venv support) when it is
-# missing. Idempotent: does nothing when everything is present. Debian/Ubuntu (apt) only.
+# Install what the OS must provide for Haven (speech library, PortAudio, venv support) and its
+# tests (strace, unshare, chromium, tmux) when it is missing. Idempotent: does nothing when everything is
+# present. Debian/Ubuntu (apt) only.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,13 @@ have_lib 'libespeak-ng\.so\.1' || need+=(libespeak-ng1 espeak-ng-data)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 have_lib 'libportaudio\.so\.2' || need+=(libportaudio2)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# For tests/test_no_network.py: trace the sockets of a render inside an empty network namespace.
+command -v strace >/dev/null 2>&1 || need+=(strace)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+# For tests/test_report_browser.py: `haven report`'s page in a real headless browser.
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
+# For tests/test_terminal_polish.py: reports read back from a real terminal of a given size.
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 python3 -c 'import sysconfig,sys; sys.exit(0)' >/dev/null 2>&1 || need+=(python3)
 
 if [ ${#need[@]} -eq 0 ]; then
