@@ -71,9 +71,20 @@ def synthesize_speech(
     *,
     notify: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_clip: Callable[[SpeechRequest, object], None] | None = None,
 ) -> dict:
-    """Synthesize (or load from cache) every clip; returns request -> float32 samples."""
+    """Synthesize (or load from cache) every clip; returns request -> float32 samples.
+
+    The one way a session's speech is made (``speech.synthesize``: settings, voice, engine
+    fallback and cache keys decided once). ``on_clip(request, samples)`` hears of each clip
+    as soon as it exists (cached ones first): the streaming player starts playing from it.
+    """
     from player import speech
+
+    handed = None
+    if on_clip is not None:
+        def handed(index: int, clip) -> None:
+            on_clip(requests[index], clip.samples)
 
     clips = speech.synthesize(
         [
@@ -87,6 +98,7 @@ def synthesize_speech(
         timeout_s=settings.speech_timeout_s,
         notify=notify,
         progress=progress,
+        on_clip=handed,
     )
     return {req: clip.samples for req, clip in zip(requests, clips)}
 

@@ -7,8 +7,9 @@ instead
 1. plans the session gain at once from the *plan timeline* (clip lengths estimated from the
    text, ``render.plan_timeline``), exactly as a file render does, so playing and rendering
    give identical samples (see ``player.mixer``);
-2. synthesizes (or loads from the cache) the clips in script order in a background thread,
-   in the speech worker processes, normalizing each as it arrives;
+2. synthesizes (or loads from the cache) the clips in a background thread through the same
+   ``render.synthesize_speech`` a file render uses (cached clips first, then the missing ones
+   in script order, handed over one by one), normalizing each as it arrives;
 3. recompiles the timeline as clips arrive. Unknown clips are compiled with length 0. An
    event's position depends only on the clips *before* it, so everything before the first
    event whose clip is still missing (the *frontier*) is final: the same positions, the same
@@ -225,15 +226,15 @@ class StreamingSession:
         return len(self.requests)
 
     def _synthesize_all(self) -> None:
+        from player.render import synthesize_speech
+
         try:
-            _synthesize_in_order(
-                self.requests,
-                sample_rate=self.rate,
-                jobs=self.settings.jobs,
-                timeout_s=self.settings.speech_timeout_s,
-                notify=self.notify,
-                deliver=self.add_clip,
-                cancelled=self._cancel.is_set,
+            if self._cancel.is_set():
+                raise _Cancelled
+            # The same path as a file render (voice settings, engine fallback, cache keys):
+            # clips are handed over as they exist, cached ones first, the rest in order.
+            synthesize_speech(
+                self.requests, self.settings, notify=self.notify, on_clip=self.add_clip
             )
         except _Cancelled:
             return
@@ -312,109 +313,3 @@ def end_effects_start(timeline: Timeline) -> int:
             points.append(bell.strikes[0])
     return max(0, min(points))
 
-
-def _synthesize_in_order(
-    requests: list[SpeechRequest],
-    *,
-    sample_rate: int,
-    jobs: int | None,
-    timeout_s: float,
-    notify: Callable[[str], None] | None,
-    deliver: Callable[[SpeechRequest, object], None],
-    cancelled: Callable[[], bool],
-) -> None:
-    """Like ``speech.synthesize``, but hands over each clip as soon as it exists.
-
-    Cached clips come first (in order, no worker started); the rest go, in order, to worker
-    processes that are reused for every clip. Same keys, same cache entries, same samples as
-    ``speech.synthesize``, which file rendering uses.
-    """
-    import numpy as np
-
-    from player import speech
-    from player.speech import cache
-    from player.speech.engines import select_engine
-
-    jobs = speech.default_jobs() if jobs is None else jobs
-    told: set[str] = set()
-
-    def tell(message: str | None) -> None:
-        if message and message not in told:
-            told.add(message)
-            if notify is not None:
-                notify(message)
-
-    engines: dict = {}
-    by_key: dict[str, list[SpeechRequest]] = {}
-    info: dict[str, tuple] = {}
-    for request in requests:
-        if request.engine not in engines:
-            engine_id, engine_cls, notice = select_engine(request.engine)
-            tell(notice)
-            engines[request.engine] = (engine_id, engine_cls, engine_cls.version())
-        engine_id, engine_cls, version = engines[request.engine]
-        key = cache.make_key(
-            text=request.text, engine=engine_id, engine_version=version, voice=request.voice,
-            rate=request.rate, volume=request.volume, sample_rate=sample_rate,
-        )
-        by_key.setdefault(key, []).append(request)
-        info.setdefault(key, (request, engine_id, engine_cls, version))
-
-    def hand_over(key: str, samples) -> None:
-        if cancelled():
-            raise _Cancelled
-        for request in by_key[key]:
-            deliver(request, samples)
-
-    misses: dict[str, dict[str, Task]] = {}
-    for key, (request, engine_id, _cls, _version) in info.items():
-        if cancelled():
-            raise _Cancelled
-        if not request.text.strip():
-            hand_over(key, np.zeros(0, dtype=np.float32))
-            continue
-        hit = cache.load(key, sample_rate)
-        if hit is not None:
-            samples, notice = hit
-            tell(notice)
-            hand_over(key, samples)
-            continue
-        # Imported only now: with every clip cached (a session played again) the worker
-        # machinery (~20 ms of imports, on the way to the first audio: bench P2) is not needed.
-        from player.speech.workers import Task
-
-        misses.setdefault(engine_id, {})[key] = Task(
-            text=request.text, voice=request.voice, rate=float(request.rate),
-            volume=float(request.volume), sample_rate=sample_rate,
-        )
-
-    cache_failed = False
-
-    def made(key: str, result) -> None:
-        nonlocal cache_failed
-        request, engine_id, _cls, version = info[key]
-        tell(result.notice)
-        stored = cache.encode(result.samples)  # as every later hit will give it back
-        try:
-            cache.store(
-                key, stored, sample_rate=sample_rate, notice=result.notice,
-                request={
-                    "text": request.text, "engine": engine_id, "engine_version": version,
-                    "voice": request.voice, "rate": request.rate, "volume": request.volume,
-                },
-            )
-        except OSError as exc:
-            if not cache_failed:
-                cache_failed = True
-                tell(f"could not save speech to the cache ({exc.strerror or exc}); continuing")
-        hand_over(key, stored.samples)
-
-    for engine_id, tasks in misses.items():
-        engine_cls = info[next(iter(tasks))][2]
-        from player.speech.workers import WorkerPool
-
-        with WorkerPool(engine_id, jobs=min(jobs, len(tasks)), timeout_s=timeout_s,
-                        fix_for=engine_cls.fix_for) as pool:
-            pool.run(tasks, made)
-    if misses and not cache_failed:
-        cache.enforce_cap(keep=info)  # cache.max_mb; this session's clips stay

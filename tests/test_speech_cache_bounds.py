@@ -387,15 +387,14 @@ def test_cache_info_counts_only_real_clips():
 
 def test_streaming_start_path_stores_compactly_and_applies_the_cap():
     """Playback's own synthesis (hits first, then misses in order) keeps the same promises."""
-    from player.streaming import _synthesize_in_order
+    from player.render import SessionSettings, synthesize_speech
     from player.timeline import SpeechRequest
 
     def stream(*texts: str) -> dict[str, np.ndarray]:
         got: dict[str, np.ndarray] = {}
-        _synthesize_in_order(
-            [SpeechRequest(t) for t in texts], sample_rate=RATE, jobs=1, timeout_s=30,
-            notify=None, deliver=lambda request, samples: got.setdefault(request.text, samples),
-            cancelled=lambda: False,
+        synthesize_speech(
+            [SpeechRequest(t) for t in texts], SessionSettings(rate=RATE, jobs=1),
+            on_clip=lambda request, samples: got.setdefault(request.text, samples),
         )
         return got
 

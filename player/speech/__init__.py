@@ -139,8 +139,16 @@ def synthesize(
     timeout_s: float = 20.0,
     notify: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_clip: Callable[[int, Clip], None] | None = None,
 ) -> list[Clip]:
-    """Make one clip per request, in request order.
+    """Make one clip per request, in request order: the one way speech is made.
+
+    Rendering and streaming playback both come here, so both resolve voices and key the
+    cache the same way (:func:`resolve_requests`). ``on_clip(index, clip)`` is called for
+    each request (by its index in ``requests``) as soon as its clip exists: cached clips
+    first, in request order, without starting any worker; then the missing ones as the
+    workers finish them. The streaming player starts playing from it. An exception raised by
+    ``on_clip`` (a cancelled session) stops synthesis and ends the workers.
 
     Identical requests are made once (and share the Clip). Cached clips are verified and
     loaded without starting any worker; the rest are synthesized in up to ``jobs`` worker
@@ -152,7 +160,6 @@ def synthesize(
     import numpy as np
 
     from player.speech import cache
-    from player.speech.workers import Task, TaskResult, WorkerPool
 
     if not isinstance(sample_rate, int) or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise ValueError(f"sample_rate must be an integer {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}")
@@ -173,8 +180,12 @@ def synthesize(
     keys: list[str] = []
     unique: dict[str, tuple[ClipRequest, str, type[SpeechEngine]]] = {}
     versions: dict[str, str] = {}
-    for planned in resolve_requests(requests, sample_rate=sample_rate, notify=tell):
+    users: dict[str, list[int]] = {}  # key -> indexes of the requests it answers
+    for index, planned in enumerate(
+        resolve_requests(requests, sample_rate=sample_rate, notify=tell)
+    ):
         keys.append(planned.key)
+        users.setdefault(planned.key, []).append(index)
         unique.setdefault(planned.key, (planned.request, planned.engine, planned.engine_cls))
         versions[planned.key] = planned.engine_version
 
@@ -183,12 +194,15 @@ def synthesize(
 
     def finish(key: str, samples: np.ndarray) -> None:
         samples.flags.writeable = False
-        clips[key] = Clip(key=key, text=unique[key][0].text, samples=samples,
-                          sample_rate=sample_rate)
+        clip = clips[key] = Clip(key=key, text=unique[key][0].text, samples=samples,
+                                 sample_rate=sample_rate)
         if progress is not None:
             progress(len(clips), total)
+        if on_clip is not None:
+            for index in users[key]:
+                on_clip(index, clip)
 
-    misses: dict[str, dict[str, Task]] = {}
+    misses: dict[str, dict] = {}
     for key, (request, engine_id, _cls) in unique.items():
         if not request.text.strip():
             finish(key, np.zeros(0, dtype=np.float32))  # nothing to say: no engine needed
@@ -199,6 +213,10 @@ def synthesize(
             tell(notice)
             finish(key, samples)
             continue
+        # Imported only now: with every clip cached (a session played again) the worker
+        # machinery (~20 ms of imports, on the way to the first audio: bench P2) is not needed.
+        from player.speech.workers import Task
+
         misses.setdefault(engine_id, {})[key] = Task(
             text=request.text,
             voice=request.voice,
@@ -209,7 +227,7 @@ def synthesize(
 
     cache_failed = False
 
-    def made(key: str, result: TaskResult) -> None:
+    def made(key: str, result) -> None:
         nonlocal cache_failed
         request, engine_id, _cls = unique[key]
         tell(result.notice)
@@ -236,6 +254,8 @@ def synthesize(
         finish(key, stored.samples)
 
     for engine_id, tasks in misses.items():
+        from player.speech.workers import WorkerPool
+
         engine_cls = unique[next(iter(tasks))][2]
         with WorkerPool(engine_id, jobs=min(jobs, len(tasks)), timeout_s=timeout_s,
                         fix_for=engine_cls.fix_for) as pool:
