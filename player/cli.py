@@ -364,7 +364,7 @@ def list_cmd(category: str | None, as_json: bool) -> None:
 def _stop_the_other_session(holder) -> bool:
     """Another session is playing: ask whether to stop it (it fades out and is recorded
     as partial) and play this one, or to leave it and exit. Ctrl-C leaves at once."""
-    from player.cli_journal import leave_on_ctrl_c
+    from player.prompts import leave_on_ctrl_c
 
     click.echo(f"A session is playing: {holder.describe()}.")
     answer = False

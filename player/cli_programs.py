@@ -389,7 +389,7 @@ def _offer_here_and_now(practice_due: bool) -> bool:
         "practice will still be here later.)" if practice_due
         else "Would you like to play here-and-now now?"
     )
-    from player.cli_journal import leave_on_ctrl_c
+    from player.prompts import leave_on_ctrl_c
 
     answer = False
     with leave_on_ctrl_c():
@@ -430,7 +430,7 @@ def _checkin(journal, state) -> list:
 
     Returns the concerns the answers raised (``player.care``), after showing the care note.
     """
-    from player import care, cli_journal, programs
+    from player import care, programs, prompts
 
     items = state.program.checkin_items
     which = "either question" if len(items) == 1 else "any question"
@@ -438,8 +438,8 @@ def _checkin(journal, state) -> list:
         f"\nCheck-in, {state.checkin_due.label}: a moment to notice how things have been. "
         f"Press Enter to skip {which}."
     )
-    answers = {item: cli_journal.prompt_mood(CHECKIN_PROMPTS[item]) for item in items}
-    note = cli_journal.prompt_note(CHECKIN_NOTE_PROMPT)
+    answers = {item: prompts.prompt_mood(CHECKIN_PROMPTS[item]) for item in items}
+    note = prompts.prompt_note(CHECKIN_NOTE_PROMPT)
     mood = answers.pop("mood", None)
     _stored, concerns = programs.record_checkin(journal, state, mood, note, answers)
     if mood is None and note is None and not any(v is not None for v in answers.values()):
@@ -448,18 +448,18 @@ def _checkin(journal, state) -> list:
         _echo("Thank you; saved in your journal. 'haven program status' shows how ratings changed.")
     message = care.care_note(concerns)
     if message:
-        cli_journal.show_care(message)
+        prompts.show_care(message)
     return concerns
 
 
 def _reflect(journal, state) -> None:
     """Ask the reflection question of the week that has ended; Enter skips (kept too)."""
-    from player import cli_journal, programs
+    from player import programs, prompts
 
     week = state.reflection_due
     _echo(f"\nLooking back on week {week.number} ({week.title}):")
     _echo(_wrap(week.reflection))
-    note = cli_journal.prompt_note(REFLECTION_NOTE_PROMPT)
+    note = prompts.prompt_note(REFLECTION_NOTE_PROMPT)
     programs.record_reflection(journal, state, note)
     if note is None:
         _echo("Skipped; it will not be asked again.")
@@ -478,7 +478,7 @@ def _choose(practice) -> str:
     """The exercise to play: the practice's own, or the listener's pick of a choice."""
     if not practice.is_choice or not _interactive():
         return practice.exercise
-    from player.cli_journal import leave_on_ctrl_c
+    from player.prompts import leave_on_ctrl_c
 
     answer = practice.exercise
     with leave_on_ctrl_c():

@@ -1249,28 +1249,20 @@ LEVEL_KEYS = {
 
 
 def _prompt(name: str):
-    """Ask with the journal's check-in prompt ``name`` (None when skipped or unavailable)."""
-    try:
-        from player import cli_journal
-    except ImportError:
-        return None
-    helper = getattr(cli_journal, name, None)
-    return helper() if helper is not None else None
+    """Ask the check-in question ``name`` of ``player.prompts`` (None when skipped)."""
+    from player import prompts
+
+    return getattr(prompts, name)()
 
 
 def _care(mood, previous) -> None:
     """After a check-in rating: the care note when ``player.care``'s rule asks for one (a low
-    rating, or a fall since the rating before the session), shown the CLI's way."""
-    from player import care
+    rating, or a fall since the rating before the session), shown on the terminal."""
+    from player import care, prompts
 
     message = care.mood_care(mood, previous)
-    if message is None:
-        return
-    try:
-        from player import cli_journal
-    except ImportError:
-        return
-    cli_journal.show_care(message)
+    if message is not None:
+        prompts.show_care(message)
 
 
 class _JournalRow:

@@ -178,12 +178,12 @@ def test_bad_input_exits_2_with_one_line(runner, device, args):
 
 
 def test_checkin_asks_before_and_after_and_records_moods(device, tiny, monkeypatch):
-    from player import cli_journal, library
+    from player import library, prompts
     from player.render import SessionSettings
 
     answers = iter([4, 7])
-    monkeypatch.setattr(cli_journal, "prompt_mood", lambda *a, **k: next(answers))
-    monkeypatch.setattr(cli_journal, "prompt_note", lambda *a, **k: "calmer")
+    monkeypatch.setattr(prompts, "prompt_mood", lambda *a, **k: next(answers))
+    monkeypatch.setattr(prompts, "prompt_note", lambda *a, **k: "calmer")
     result = playback.play(library.load(str(tiny)), SessionSettings(), checkin=True,
                            interactive=True, quiet=True, ring_seconds=60)
     assert result.completed

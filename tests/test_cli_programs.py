@@ -741,7 +741,7 @@ def test_play_checkin_uses_the_same_care_rule(monkeypatch, tmp_path, capsys):
     """`haven play --checkin`: a low rating before, or a fall of 4 after, brings the note."""
     from fake_audio import FakeStream, fake_sounddevice
 
-    from player import library, playback
+    from player import library, playback, prompts
     from player.render import SessionSettings
 
     monkeypatch.setattr(FakeStream, "pace", 0.0)
@@ -753,8 +753,8 @@ def test_play_checkin_uses_the_same_care_rule(monkeypatch, tmp_path, capsys):
         (2, 3, "(mood 2 of 10)"), (8, 4, "(mood down 4 since last time)"), (7, 6, None),
     ):
         answers = iter([before, after])
-        monkeypatch.setattr(cli_journal, "prompt_mood", lambda *a, **k: next(answers))
-        monkeypatch.setattr(cli_journal, "prompt_note", lambda *a, **k: None)
+        monkeypatch.setattr(prompts, "prompt_mood", lambda *a, **k: next(answers))
+        monkeypatch.setattr(prompts, "prompt_note", lambda *a, **k: None)
         capsys.readouterr()
         playback.play(library.load(str(tiny)), SessionSettings(), checkin=True,
                       interactive=True, quiet=True, ring_seconds=60)
