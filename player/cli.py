@@ -204,67 +204,16 @@ def _plural(n: int, word: str) -> str:
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
-    params = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise BadInputError(f"--param takes NAME=VALUE (got '{item}')")
-        params[key.strip()] = value
-    return params
+    from player.plan import parse_params
+
+    return parse_params(values)
 
 
-def _parse_voice(value: str | None) -> tuple[str | None, str | None]:
-    """``--voice NAME`` or ``--voice ENGINE:NAME``."""
-    if not value:
-        return None, None
-    engine, sep, name = value.partition(":")
-    return (engine or None, name or None) if sep else (None, value)
+def _session_settings(minutes, params, voice, speed, ambient, loudness, sample_rate=48000):
+    """The options of a session command, resolved by the core (``player.plan``)."""
+    from player.plan import resolve_settings
 
-
-def _session_settings(
-    minutes, params, voice, rate, ambient, loudness, sample_rate=48000
-):
-    from player import config
-    from player.render import SessionSettings
-    from player.timeline import Overrides
-
-    # Options given on the command line win; then settings the user chose in config.toml.
-    chosen = config.load_config()
-    if rate is None and "voice.rate" in chosen.explicit:
-        rate = float(chosen.get("voice.rate"))
-    if loudness is None:
-        loudness = float(chosen.get("audio.loudness_lufs"))
-    if ambient is None and "ambient.sound" in chosen.explicit:
-        ambient = chosen.get("ambient.sound")
-    ambient_level = (
-        float(chosen.get("ambient.level_db")) if "ambient.level_db" in chosen.explicit else None
-    )
-    from player.model import LEVEL_KINDS, Levels
-
-    levels = Levels(**{f"{k}_db": float(chosen.get(f"levels.{k}_db")) for k in LEVEL_KINDS})
-    engine, voice_name = _parse_voice(voice)
-    if minutes is not None and minutes <= 0:
-        raise BadInputError("--minutes must be more than 0")
-    if rate is not None and not 0.5 <= rate <= 2.0:
-        raise BadInputError("--rate must be between 0.5 and 2.0 (1.0 is the voice's normal speed)")
-    if ambient is not None and ambient != "none":
-        from player import sounds
-
-        sounds.check_bed_name(ambient)  # a built-in bed, a sound of yours, or a file
-        if sounds.resolve_file(ambient) is not None:
-            sounds.check_file(ambient, "bed", sample_rate)  # unreadable or silent: fail now
-    if not -40.0 <= loudness <= -6.0:
-        raise BadInputError("--loudness must be between -40 and -6 LUFS")
-    return SessionSettings(
-        rate=sample_rate,
-        minutes=minutes,
-        params=_parse_params(params),
-        overrides=Overrides(
-            engine=engine, voice=voice_name, rate=rate or 1.0, ambient=ambient,
-            ambient_level_db=ambient_level, levels=levels,
-        ),
-        target_lufs=loudness,
-    )
+    return resolve_settings(minutes, params, voice, speed, ambient, loudness, sample_rate)
 
 
 def session_options(func):
@@ -392,16 +341,16 @@ def _remember_lengths(name: str, shortest: float, natural: float, longest: float
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the full timeline).")
 def show(name, minutes, params, voice, rate, ambient, loudness, as_json) -> None:
     """Show an exercise: sections, planned length and the range --minutes can reach."""
+    from player import plan
     from player.printable import printable
-    from player.render import prepare_session
     from player.timeline import length_range
 
     settings = _session_settings(minutes, params, voice, rate, ambient, loudness)
-    session = prepare_session(name, settings, notify=_notify)
-    script, timeline = session.script, session.timeline
-    clips = session.mixer._clips
+    # The exercise itself (not its bedtime version): its lengths are what `list` shows.
+    script, settings = plan.load(name, settings, sleep=False)
+    timeline, clip_length = plan.measure(script, settings, notify=_notify)
     shortest, natural, longest = length_range(
-        script, lambda r: len(clips[r]), rate=timeline.rate, overrides=settings.overrides
+        script, clip_length, rate=timeline.rate, overrides=settings.overrides
     )
     if not settings.params and settings.overrides.rate == 1.0:
         _remember_lengths(name, shortest, natural, longest)
@@ -513,22 +462,24 @@ def schema(output: str | None) -> None:
 @click.option("--sample-rate", type=click.Choice(["44100", "48000"]), default="48000",
               show_default=True, help="Sample rate of the file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-@click.option("--sleep", is_flag=True,
-              help="Bedtime version, as `haven play --sleep` plays it (see `haven play --help`).")
+@click.option("--sleep/--no-sleep", default=None,
+              help="Bedtime version, as `haven play` plays it (see `haven play --help`; "
+                   "default: on for sleep exercises).")
 @click.option("--tail", type=float, metavar="MINUTES",
-              help="With --sleep: minutes the background sound goes on after the guidance (10).")
+              help="At bedtime: minutes the background sound goes on after the guidance (10).")
 def render(name, output, audio_format, minutes, params, voice, rate, ambient, loudness,
            sample_rate, quiet, sleep, tail) -> None:
     """Render an exercise to an audio file."""
-    from player.render import check_output, prepare_session, render_to_file
+    from player import plan
+    from player.render import check_output, prepare_script, render_to_file
 
     how = check_output(output, audio_format)  # a bad name or place fails before any work
     settings = _session_settings(minutes, params, voice, rate, ambient, loudness, int(sample_rate))
-    settings = _bedtime(settings, sleep, tail)
+    script, settings = plan.load(name, settings, sleep=sleep, tail=tail)
     show_progress = not quiet and sys.stderr.isatty()
     with _Progress(show_progress) as progress:
-        session = prepare_session(
-            name, settings, notify=_notify, progress=progress.stage("Preparing speech")
+        session = prepare_script(
+            script, settings, notify=_notify, progress=progress.stage("Preparing speech")
         )
         result = render_to_file(
             session, output, progress=progress.stage("Rendering"), format=audio_format
@@ -581,25 +532,6 @@ class _Progress:
 
 
 # --- playing ---------------------------------------------------------------------------
-
-
-def _bedtime(settings, sleep: bool | None, tail: float | None, category: str | None = None):
-    """Settings with bedtime on or off (``sleep=None``: on for the sleep category)."""
-    import dataclasses
-
-    from player.timeline import SLEEP_TAIL_S
-
-    if sleep is None:
-        sleep = category == "sleep"
-    if tail is not None:
-        if not sleep:
-            raise BadInputError("--tail only applies at bedtime (--sleep)")
-        if not 0 <= tail <= 180:
-            raise BadInputError("--tail must be between 0 and 180 minutes")
-    overrides = dataclasses.replace(
-        settings.overrides, sleep=sleep, tail_s=SLEEP_TAIL_S if tail is None else tail * 60.0
-    )
-    return dataclasses.replace(settings, overrides=overrides)
 
 
 def playback_options(func):
@@ -689,11 +621,22 @@ def play(name, minutes, params, voice, rate, ambient, loudness, device, quiet, n
          checkin, buffer_seconds, script_controls, sleep, tail) -> None:
     """Play an exercise: space pause/resume, n next section, p previous (restart) section,
     +/- volume, v/t/b/a voice/tones/bells/background softer (V/T/B/A louder), q stop. Playback starts at once; speech is made while it plays."""
-    from player import library
+    play_exercise(name, minutes=minutes, params=params, voice=voice, speed=rate, ambient=ambient,
+                  loudness=loudness, sleep=sleep, tail=tail, device=device, quiet=quiet,
+                  no_captions=no_captions, dim=dim, checkin=checkin,
+                  buffer_seconds=buffer_seconds, script_controls=script_controls)
 
-    settings = _session_settings(minutes, params, voice, rate, ambient, loudness)
-    script = library.load(name, params=settings.params)
-    settings = _bedtime(settings, sleep, tail, script.category)
+
+def play_exercise(name, *, minutes=None, params=(), voice=None, speed=None, ambient=None,
+                  loudness=None, sleep=None, tail=None, device=None, quiet=False,
+                  no_captions=False, dim=None, checkin=None, buffer_seconds=None,
+                  script_controls=None) -> None:
+    """`haven play NAME`: the session planned by the core (``player.plan``), then played.
+    ``haven today`` plays its practice through here too."""
+    from player import plan
+
+    settings = _session_settings(minutes, params, voice, speed, ambient, loudness)
+    script, settings = plan.load(name, settings, sleep=sleep, tail=tail)
     _play(script, settings, exercise=script.id or name, device=device, quiet=quiet,
           no_captions=no_captions, dim=dim, checkin=checkin, buffer_seconds=buffer_seconds,
           script_controls=script_controls)

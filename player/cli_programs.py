@@ -505,23 +505,17 @@ def _output_problem() -> str | None:
 
 
 def _play(ctx: click.Context, exercise: str, minutes: float | None, what: str | None = None) -> None:
-    """Play one exercise as `haven play` does: the one place `haven today` reaches playback.
+    """Play one exercise as `haven play` does (``cli.play_exercise``: the session planned by
+    ``player.plan``, then played)."""
+    from player import cli as haven_cli
 
-    `haven play` was being built alongside this command; until it has a core function to call,
-    this invokes the command itself through Click, so switching over is a one-line change here.
-    """
     problem = _output_problem()
     if problem is not None:
         raise AudioDeviceError(
             f"cannot play today's practice here: {problem}", hint=_render_hint(exercise, minutes)
         )
-    play = ctx.find_root().command.get_command(ctx, "play")
-    if play is None:
-        raise AudioDeviceError(
-            "this Haven cannot play sound yet", hint=_render_hint(exercise, minutes)
-        )
     _echo(f"\nPlaying {what or exercise}" + (f", fitted to {minutes:g} minutes" if minutes else "") + ".")
-    ctx.invoke(play, name=exercise, minutes=minutes)
+    haven_cli.play_exercise(exercise, minutes=minutes)
 
 
 # --- haven new -------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def feed(folder: str, exercises: tuple[str, ...], program_name: str | None, minu
     Running it again renders only episodes whose audio would change and removes those no
     longer chosen. Nothing is served or sent: sync DIR with your own tools.
     """
-    from player import cli as haven_cli
+    from player import plan
     from player import feed as feeds
 
     if program_name is not None and exercises:
@@ -129,7 +129,7 @@ def feed(folder: str, exercises: tuple[str, ...], program_name: str | None, minu
         raise BadInputError("name the exercises to put in the feed, or give --program NAME")
 
     def settings_for(length):
-        return haven_cli._session_settings(length, (), voice, None, None, loudness)
+        return plan.resolve_settings(length, (), voice, None, None, loudness)
 
     settings_for(minutes)  # bad options fail before any work
     if program_name is not None:

@@ -14,12 +14,12 @@ import random
 from player import model
 from player.durations import format_duration, parse_duration
 from player.errors import BadInputError
+from player.plan import MAX_MINUTES, check_minutes
 from player.patterns import BUILTIN_PATTERNS, parse_pattern, pattern_from_bpm
 from player.timeline import BELL_SETTLE_S, CLOSING_BELL_RING_S, LEAD_IN_S
 
 DEFAULT_PATTERN = "coherent"
 DEFAULT_BREATHE_MINUTES = 5.0
-MAX_MINUTES = 240.0
 # The closing bell is struck this long after the content ends (timeline: content_end + 1 s).
 _CLOSING_BELL_DELAY_S = 1.0
 # A bell needs its settle time before anything else can start.
@@ -27,9 +27,7 @@ MIN_BELL_GAP_S = float(BELL_SETTLE_S) + _CLOSING_BELL_DELAY_S
 
 
 def _minutes(value: float, what: str = "--minutes") -> float:
-    if not isinstance(value, (int, float)) or not 0 < value <= MAX_MINUTES:
-        raise BadInputError(f"{what} must be more than 0 and at most {MAX_MINUTES:g}")
-    return float(value)
+    return check_minutes(value, what)  # the one bound (player.plan)
 
 
 def ramp_pattern(value: str) -> model.Pattern:

@@ -246,7 +246,7 @@ def test_ctrl_c_exits_130(runner, tiny, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(player.render, "prepare_session", interrupted)
+    monkeypatch.setattr(player.render, "prepare_script", interrupted)
     result = runner.invoke(main, ["render", str(tiny), "-o", str(tmp_path / "x.wav")])
     assert result.exit_code == 130
     assert "Traceback" not in result.output
@@ -261,7 +261,7 @@ def test_traceback_flag_shows_the_error(runner):
 def test_settings_give_defaults_that_options_override(runner, tiny, tmp_path, monkeypatch):
     """rate, loudness and ambient chosen in config.toml shape a session unless an option says otherwise."""
     import player.render
-    from player.cli import _session_settings
+    from player.plan import resolve_settings as _session_settings
 
     for key, value in (("voice.rate", "0.8"), ("loudness", "-20"), ("ambient.sound", "pink-noise")):
         assert runner.invoke(main, ["config", "set", "--", key, value]).exit_code == 0
@@ -272,13 +272,13 @@ def test_settings_give_defaults_that_options_override(runner, tiny, tmp_path, mo
     assert given.overrides.rate == 1.1 and given.target_lufs == -16.0
     assert given.overrides.ambient == "none"
     seen = {}
-    real = player.render.prepare_session
+    real = player.render.prepare_script
 
     def spy(name, settings, **kwargs):
         seen["settings"] = settings
         return real(name, settings, **kwargs)
 
-    monkeypatch.setattr(player.render, "prepare_session", spy)
+    monkeypatch.setattr(player.render, "prepare_script", spy)
     result = runner.invoke(main, ["render", str(tiny), "-o", str(tmp_path / "t.wav")])
     assert result.exit_code == 0, result.output
     assert seen["settings"].target_lufs == -20.0

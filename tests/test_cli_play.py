@@ -192,7 +192,7 @@ def test_checkin_asks_before_and_after_and_records_moods(device, tiny, monkeypat
 
 
 def test_sleep_is_the_default_for_sleep_exercises():
-    from player.cli import _bedtime
+    from player.plan import bedtime as _bedtime
     from player.render import SessionSettings
 
     assert _bedtime(SessionSettings(), None, None, "sleep").overrides.sleep

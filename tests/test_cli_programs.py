@@ -52,15 +52,14 @@ def set_now(monkeypatch, now: datetime) -> None:
 @pytest.fixture
 def played(monkeypatch):
     """A stand-in `haven play` that records (name, minutes) instead of playing."""
+    from player import cli as haven_cli
+
     calls: list[tuple[str, float | None]] = []
 
-    @click.command("play")
-    @click.argument("name")
-    @click.option("--minutes", type=float)
-    def fake_play(name, minutes):
+    def fake_play(name, *, minutes=None):
         calls.append((name, minutes))
 
-    monkeypatch.setitem(main.commands, "play", fake_play)
+    monkeypatch.setattr(haven_cli, "play_exercise", fake_play)
     return calls
 
 
@@ -396,16 +395,6 @@ def test_with_no_audio_device_today_says_to_render_instead(played, monkeypatch):
         "instead: haven render mindful-breathing --minutes 8 -o mindful-breathing.wav)\n"
     )
     assert played == []
-
-
-def test_without_a_play_command_today_says_to_render_instead(monkeypatch):
-    monkeypatch.delitem(main.commands, "play", raising=False)
-    run("program", "start", "foundations")
-    result = run("today", "--no-checkin", code=1)
-    assert result.stderr == (
-        "Error: this Haven cannot play sound yet (render it to a file instead: haven render "
-        "three-minute-breathing-space -o three-minute-breathing-space.wav)\n"
-    )
 
 
 def test_a_program_that_disappeared_can_still_be_stopped(haven_home):

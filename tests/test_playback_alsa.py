@@ -187,3 +187,33 @@ def test_devices_lists_the_capture_device(home):
     assert "default" in result.stdout and "ALSA" in result.stdout
     data = json.loads(haven(["devices", "--json"], home).stdout)
     assert any(d["is_default"] for d in data)
+
+
+@pytest.mark.slow
+def test_a_sleep_exercise_renders_as_it_plays_at_bedtime_by_default(home, tmp_path):
+    """Issue 11: `render` of a sleep exercise is in bedtime mode by default, as `play` is
+    (`--tail` works without `--sleep`); `--no-sleep` turns it off for both. Fitted to a few
+    minutes and a short tail to keep the capture small; neither command names `--sleep`."""
+    args = ["bedtime-body-scan", "--minutes", "6.7", "--tail", "0.25"]
+    out = tmp_path / "bedtime.wav"
+    result = haven(["render", *args, "-o", str(out), "-q"], home, alsa=False)
+    assert result.returncode == 0, result.stderr
+    rendered, _ = sf.read(out, dtype="float32", always_2d=True)
+    capture, report_path = tmp_path / "bedtime.raw", tmp_path / "report.json"
+    result = haven(["play", *args, "--quiet", "--buffer-seconds", "480"], home,
+                   capture=capture, report=report_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["completed"] and report["underflows"] == 0
+    played = captured(capture, report)
+    assert np.array_equal(played[: len(rendered)], rendered)
+    assert not played[len(rendered):].any()
+    assert np.max(np.abs(rendered[-RATE:])) < 1e-3  # faded out after the tail: bedtime
+    awake = tmp_path / "awake.wav"
+    result = haven(["render", "bedtime-body-scan", "--minutes", "6.7", "--no-sleep", "-o",
+                    str(awake), "-q"], home, alsa=False)
+    assert result.returncode == 0, result.stderr
+    assert sf.info(str(awake)).frames != len(rendered)  # not the bedtime version
+    result = haven(["render", "bedtime-body-scan", "--no-sleep", "--tail", "1", "-o",
+                    str(awake), "-q"], home, alsa=False)
+    assert result.returncode != 0 and "--tail only applies at bedtime" in result.stderr

@@ -53,7 +53,7 @@ def test_each_level_moves_its_sound_and_the_target_still_holds():
 
 
 def test_levels_come_from_config():
-    from player.cli import _session_settings
+    from player.plan import resolve_settings as _session_settings
 
     config.set("levels.bed_db", "-6")
     config.set("levels.voice_db", "3")
