@@ -15,6 +15,7 @@ import click
 
 from player import __version__
 from player.care import CRISIS_LINES
+from player.durations import clock
 from player.errors import BadInputError, HavenError
 
 HELP = """Haven: offline, voice-guided meditation, breathing and self-compassion exercises.
@@ -181,12 +182,6 @@ def _report(text: str = "") -> None:
 def _notify(message: str) -> None:
     click.echo(f"haven: {_printable(message)}", err=True)
 
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def _length(seconds: float) -> str:
@@ -397,7 +392,7 @@ def show(name, minutes, params, voice, rate, ambient, loudness, as_json) -> None
     if timeline.chapters:
         _report("Sections:")
         for chapter in timeline.chapters:
-            _report(f"  {_clock(chapter.start / timeline.rate):>7}  {printable(chapter.title)}")
+            _report(f"  {clock(chapter.start / timeline.rate):>7}  {printable(chapter.title)}")
     said = sum(1 for s in timeline.speech if s.kind == "say")
     spoken = sum(s.length for s in timeline.speech if s.kind == "say") / timeline.rate
     strikes = sum(len(b.strikes) for b in timeline.bells)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import bisect
 import math
 import time
+
+from player.durations import clock
 from dataclasses import dataclass
 
 # Show a spoken line this long after it ends, so short sentences can be read.
@@ -154,12 +156,6 @@ def _notice_of(player) -> str | None:
     return notice[0]
 
 
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
 
 class SessionDisplay:
     """A rich Live view on stdout; every method is a no-op when ``enabled`` is False."""
@@ -226,10 +222,10 @@ class SessionDisplay:
             lines.append(Text(snap.title, style=main))
         elapsed, total, left = times(snap.position_s, snap.length_s)
         about = "about " if snap.estimated else ""
-        where = f"{_clock(elapsed)} / {about}{_clock(total)}"
-        where += f"   {about}{_clock(left)} left"
+        where = f"{clock(elapsed, floor=True)} / {about}{clock(total, floor=True)}"
+        where += f"   {about}{clock(left, floor=True)} left"
         if snap.open_ended:
-            where = f"{_clock(snap.position_s)} sat   q to end"
+            where = f"{clock(snap.position_s, floor=True)} sat   q to end"
         head = f"{snap.section}   " if snap.section else ""
         lines.append(Text(head + where, style=faint))
         fraction = snap.position_s / snap.length_s if snap.length_s > 0 else 0.0

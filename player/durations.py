@@ -66,6 +66,25 @@ def _parse_text(text: str, shown: str) -> float:
     raise ValueError(f"not a duration: {_HINT} (got {shown})")
 
 
+def clock(seconds: float, *, floor: bool = False) -> str:
+    """A position or length as a clock: "3:05", "1:02:05"; the one clock formatter.
+
+    Rounded to the second; ``floor`` for a running display, which must not show a second
+    before it has passed (and never shows a negative time)."""
+    seconds = max(0, int(seconds)) if floor else int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def spelled_length(seconds: float) -> str:
+    """A length to the second with units: "3m 05s", "1h 02m 05s" (fitting messages)."""
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
 def format_duration(seconds: float) -> str:
     """Short display form: "45s", "2.5s", "3m 20s", "3m", "1h 02m" (hours drop the seconds)."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from player import paths
 from player.errors import CacheError, HavenError, NotFoundError, ScriptError
-from player.model import CATEGORIES
+from player.model import CATEGORIES, ID_RE
 from player.printable import one_line, printable
 
-ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 @dataclass(frozen=True)
@@ -99,18 +97,23 @@ def given_path(name: str, noun: str = "script") -> Path:
     return path
 
 
+def find_by_id(name: str, known, *, what: str, listing: str) -> Path:
+    """The file of id NAME in ``known`` (id -> path, or -> (path, source)); the one lookup
+    by id, for exercises, programs and templates. An unknown id raises ``NotFoundError``
+    suggesting a close one: "no WHAT named 'x' (did you mean 'y'?); LISTING"."""
+    if ID_RE.match(name) and name in known:
+        found = known[name]
+        return found[0] if isinstance(found, tuple) else found
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise NotFoundError(f"no {what} named '{printable(name)}'{hint}; {listing}")
+
+
 def resolve(name: str) -> Path:
     """The file for NAME: a path to a .yaml file, or a user or built-in script id."""
     if looks_like_path(name):
         return given_path(name)
-    known = script_paths()
-    if name in known:
-        return known[name][0]
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise NotFoundError(
-        f"no exercise named '{printable(name)}'{hint}; 'haven list' shows them all"
-    )
+    return find_by_id(name, script_paths(), what="exercise", listing="'haven list' shows them all")
 
 
 HEADER_CACHE = "script-headers.json"

@@ -7,8 +7,13 @@ float seconds; the loader has already checked every range in the script format s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Union
+
+# The one id pattern: exercises, programs, templates and tags (lower-case words, single hyphens).
+ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+ID_RE = re.compile(ID_PATTERN)
 
 CATEGORIES = ("breathing", "meditation", "body-scan", "self-compassion", "sleep", "relaxation")
 ENDINGS = ("bell", "fade", "silence")

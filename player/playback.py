@@ -44,6 +44,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from player.durations import clock
 from player.errors import AudioDeviceError, HavenError
 
 BLOCK = 1024  # frames per callback (21 ms at 48 kHz)
@@ -1100,7 +1101,7 @@ def play(
         report.write(stage="finished", reason=result.reason, **result.stats)
         if result.reason == "device-lost":
             raise AudioDeviceError(
-                f"the audio device stopped working after {_clock(result.practiced_s)}; "
+                f"the audio device stopped working after {clock(result.practiced_s)}; "
                 "the session is recorded as partial",
                 hint="check the connection, then play again (`haven devices` lists outputs)",
             )
@@ -1324,9 +1325,3 @@ class _JournalRow:
             except Exception:  # noqa: BLE001
                 pass
 
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    m, s = divmod(seconds, 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

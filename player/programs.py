@@ -87,7 +87,6 @@ once) and the answer is kept in the journal with the program's check-ins.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -97,6 +96,7 @@ from typing import Any, Callable, Collection, Mapping
 
 from player import paths
 from player.errors import BadInputError, NotFoundError
+from player.model import ID_RE  # the one id pattern
 from player.printable import printable
 from player.script import (
     Checks,
@@ -127,7 +127,6 @@ BOOSTER_EVERY_DAYS = 28  # after the end: a booster check-in every four weeks ..
 BOOSTERS = 12  # ... for about a year
 MAX_QUESTION_CHARS = 300
 
-ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -451,18 +450,12 @@ def program_paths() -> dict[str, tuple[Path, str]]:
 
 def resolve_program(name: str) -> Path:
     """The file for NAME: a path to a ``.yaml`` file, or a user or built-in program id."""
-    from player.library import given_path, looks_like_path
+    from player.library import find_by_id, given_path, looks_like_path
 
     if looks_like_path(name):
         return given_path(name, "program")  # a folder or pipe: the reader says what it is
-    known = program_paths()
-    if name in known:
-        return known[name][0]
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise NotFoundError(
-        f"no program named '{printable(name)}'{hint}; 'haven program list' shows them all"
-    )
+    return find_by_id(name, program_paths(), what="program",
+                      listing="'haven program list' shows them all")
 
 
 def find_program(name: str) -> Program:

@@ -38,6 +38,7 @@ from player import model
 from player.durations import parse_duration
 from player.errors import BadInputError, ScriptError
 from player.files import read_regular
+from player.model import ID_PATTERN  # the one id pattern
 from player.patterns import PATTERN_KEYS, REQUIRED_PHASES, check_phase, parse_pattern
 from player.printable import printable
 
@@ -69,7 +70,6 @@ BELL_KEYS = ("strikes", "gap", "sound", "file")
 PARAM_KEYS = ("default", "help")
 NONE_WORD = "none"
 
-ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 PARAM_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 
 # --- Limits: generous for real scripts, small enough that no file can hang the player. ---

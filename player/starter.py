@@ -16,9 +16,9 @@ from pathlib import Path
 from player import paths
 from player.errors import BadInputError, NotFoundError
 from player.files import FileAccessError, read_regular
+from player.model import ID_RE  # the one id pattern
 from player.printable import printable
 
-ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_ID_CHARS = 100
 
 # The default starter: short, valid, and using every action and top-level key once, each with
@@ -126,19 +126,12 @@ def check_new_id(name: str) -> str:
 
 
 def _builtin_script(template: str) -> Path:
-    import difflib
+    from player.library import find_by_id
 
     folder = paths.builtin_dir("scripts")
-    path = folder / f"{template}.yaml"
-    if ID_RE.match(template) and path.is_file():
-        return path
-    known = sorted(p.stem for p in folder.glob("*.yaml"))
-    close = difflib.get_close_matches(template, known, n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise NotFoundError(
-        f"no built-in exercise named '{printable(template)}'{hint}; 'haven list' shows them "
-        "(yours are marked *)"
-    )
+    known = {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    return find_by_id(template, known, what="built-in exercise",
+                      listing="'haven list' shows them (yours are marked *)")
 
 
 def _read_builtin(source: Path) -> str:

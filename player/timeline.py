@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Callable, Iterable, Sequence
 
 from player import model
+from player.durations import spelled_length
 from player.errors import FitError
 
 # Silence before the first step, so the voice never starts on the first sample.
@@ -538,8 +539,8 @@ def compile_timeline(
     if target < shortest.length - slack or target > longest.length + slack:
         raise FitError(
             f"'{script.id or script.title}' cannot be fitted to {_minutes_text(minutes)}: "
-            f"it can run from {_clock(shortest.duration_s - tail / rate)} to "
-            f"{_clock(longest.duration_s - tail / rate)}",
+            f"it can run from {spelled_length(shortest.duration_s - tail / rate)} to "
+            f"{spelled_length(longest.duration_s - tail / rate)}",
             shortest_s=shortest.duration_s - tail / rate,
             longest_s=longest.duration_s - tail / rate,
         )
@@ -627,12 +628,6 @@ def length_range(
         for scale in (MIN_SCALE, 1.0, MAX_SCALE)
     )
 
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
 
 
 def _minutes_text(minutes: float) -> str:

@@ -47,7 +47,7 @@ from player.speech.piper_engine import (  # noqa: E402
     voice_identity,
 )
 from player.timeline import Overrides, speech_requests  # noqa: E402
-from player.voice import VOICE_REF_LUFS, clip_loudness  # noqa: E402
+from player.speech.levelling import VOICE_REF_LUFS, clip_loudness  # noqa: E402
 
 RATE = 48000
 ROOT = Path(__file__).resolve().parent.parent

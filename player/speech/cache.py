@@ -55,8 +55,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # Bump whenever processing changes what a clip contains (player.speech.dsp, the worker's
 # order of steps) so old entries are never reused. Engine-side changes go into the engine's
 # version string instead.
-CACHE_FORMAT = 4  # 2: clips finished by player.voice; 3: finished before resampling;
-# 4: loudness after limiting measured from the gain (player.voice.finish_clip)
+CACHE_FORMAT = 4  # 2: clips finished by player.speech.levelling; 3: finished before resampling;
+# 4: loudness after limiting measured from the gain (player.speech.levelling.finish_clip)
 
 # How the audio file stores samples (the sidecar's "encoding"). Entries without it are older
 # layouts (raw float32 in ``.f32``): misses, removed when met, evicted like strays otherwise.

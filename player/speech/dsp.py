@@ -8,7 +8,7 @@ any engine line up the same way in the timeline:
    kept (or zero-padded) on each side. espeak adds ~17 ms of silence before and a ~0.5 s
    "end of sentence" pause after the speech; without trimming, ``after: 2s`` would really
    mean 2.5 s. The threshold also catches a neural engine's faint noise floor.
-2. **Finish** (:func:`player.voice.finish_clip`), still at the engine's rate: the clip is set
+2. **Finish** (:func:`player.speech.levelling.finish_clip`), still at the engine's rate: the clip is set
    to the voice reference loudness, scaled by the request's volume, with its true peak held
    to a fixed distance above that loudness, so every engine and every sentence sits at the
    same level and the session mix can reach its loudness target without crushing the voice.
@@ -99,7 +99,7 @@ def process(
     ``gain`` is the request's volume (0..1), part of the finishing target: see step 5 in the
     module doc.
     """
-    from player.voice import finish_clip
+    from player.speech.levelling import finish_clip
 
     finished = finish_clip(trim(to_float32(samples), engine_rate), engine_rate, gain)
     return fade_edges(resample(finished, engine_rate, sample_rate), sample_rate)

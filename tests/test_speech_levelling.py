@@ -10,7 +10,7 @@ import soundfile as sf
 import soxr
 
 from player import loudness
-from player.voice import MAX_PEAK_TO_LOUDNESS_DB, VOICE_REF_LUFS, clip_loudness, finish_clip
+from player.speech.levelling import MAX_PEAK_TO_LOUDNESS_DB, VOICE_REF_LUFS, clip_loudness, finish_clip
 
 RATE = 48000
 
