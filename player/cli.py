@@ -218,7 +218,8 @@ def session_options(func):
         click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Set a script parameter (repeatable)."),
         click.option("--voice", metavar="[ENGINE:]VOICE", help="Voice to speak with (see 'haven voices')."),
-        click.option("--rate", type=float, help="Speaking speed relative to normal, e.g. 0.9."),
+        click.option("--speed", "--rate", "speed", type=float,
+                     help="Speaking speed relative to normal, e.g. 0.9 (--rate: the same)."),
         click.option("--ambient", metavar="SOUND", help="Background sound: rain, ocean, stream, pink-noise, brown-noise, white-noise, one of yours ('haven sounds'), a sound file, or none."),
         click.option("--loudness", type=float, default=None, metavar="LUFS",
                      help="Integrated loudness of the result (default: the audio.loudness_lufs setting, -18)."),
@@ -334,20 +335,20 @@ def _remember_lengths(name: str, shortest: float, natural: float, longest: float
 @click.argument("name")
 @session_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the full timeline).")
-def show(name, minutes, params, voice, rate, ambient, loudness, as_json) -> None:
+def show(name, minutes, params, voice, speed, ambient, loudness, as_json) -> None:
     """Show an exercise: sections, planned length and the range --minutes can reach."""
     from player import plan
     from player.printable import printable
     from player.timeline import length_range
 
-    settings = _session_settings(minutes, params, voice, rate, ambient, loudness)
+    settings = _session_settings(minutes, params, voice, speed, ambient, loudness)
     # The exercise itself (not its bedtime version): its lengths are what `list` shows.
     script, settings = plan.load(name, settings, sleep=False)
     timeline, clip_length = plan.measure(script, settings, notify=_notify)
     shortest, natural, longest = length_range(
         script, clip_length, rate=timeline.rate, overrides=settings.overrides
     )
-    if not settings.params and settings.overrides.rate == 1.0:
+    if not settings.params and settings.overrides.speed == 1.0:
         _remember_lengths(name, shortest, natural, longest)
     if as_json:
         data = {
@@ -462,14 +463,14 @@ def schema(output: str | None) -> None:
                    "default: on for sleep exercises).")
 @click.option("--tail", type=float, metavar="MINUTES",
               help="At bedtime: minutes the background sound goes on after the guidance (10).")
-def render(name, output, audio_format, minutes, params, voice, rate, ambient, loudness,
+def render(name, output, audio_format, minutes, params, voice, speed, ambient, loudness,
            sample_rate, quiet, sleep, tail) -> None:
     """Render an exercise to an audio file."""
     from player import plan
     from player.render import check_output, prepare_script, render_to_file
 
     how = check_output(output, audio_format)  # a bad name or place fails before any work
-    settings = _session_settings(minutes, params, voice, rate, ambient, loudness, int(sample_rate))
+    settings = _session_settings(minutes, params, voice, speed, ambient, loudness, int(sample_rate))
     script, settings = plan.load(name, settings, sleep=sleep, tail=tail)
     show_progress = not quiet and sys.stderr.isatty()
     with _Progress(show_progress) as progress:
@@ -565,7 +566,7 @@ def _play(script, settings, *, exercise, device, quiet, no_captions, dim, checki
     if buffer_seconds is not None and not 0 < buffer_seconds <= 7200:
         raise BadInputError("--buffer-seconds must be more than 0")
     try:
-        parse_script_controls(script_controls, settings.rate)
+        parse_script_controls(script_controls, settings.sample_rate)
     except ValueError as exc:
         raise BadInputError(str(exc)) from None
     from player import playlock
@@ -612,11 +613,11 @@ def _play(script, settings, *, exercise, device, quiet, no_captions, dim, checki
                    "(default: on for sleep exercises).")
 @click.option("--tail", type=float, metavar="MINUTES",
               help="At bedtime: minutes the background sound goes on after the guidance (10).")
-def play(name, minutes, params, voice, rate, ambient, loudness, device, quiet, no_captions, dim,
+def play(name, minutes, params, voice, speed, ambient, loudness, device, quiet, no_captions, dim,
          checkin, buffer_seconds, script_controls, sleep, tail) -> None:
     """Play an exercise: space pause/resume, n next section, p previous (restart) section,
     +/- volume, v/t/b/a voice/tones/bells/background softer (V/T/B/A louder), q stop. Playback starts at once; speech is made while it plays."""
-    play_exercise(name, minutes=minutes, params=params, voice=voice, speed=rate, ambient=ambient,
+    play_exercise(name, minutes=minutes, params=params, voice=voice, speed=speed, ambient=ambient,
                   loudness=loudness, sleep=sleep, tail=tail, device=device, quiet=quiet,
                   no_captions=no_captions, dim=dim, checkin=checkin,
                   buffer_seconds=buffer_seconds, script_controls=script_controls)

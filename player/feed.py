@@ -132,13 +132,13 @@ def fingerprint(script, settings, ext: str) -> str:
     clips = speech.resolve_requests(
         [speech.ClipRequest(text=r.text, engine=r.engine, voice=r.voice, rate=r.rate, volume=r.volume)
          for r in speech_requests(script, settings.overrides)],
-        sample_rate=settings.rate,
+        sample_rate=settings.sample_rate,
     )  # fmt: skip
 
     shape = {
         "haven": __version__,
         "format": ext,
-        "rate": settings.rate,
+        "rate": settings.sample_rate,
         "channels": settings.channels,
         "minutes": settings.minutes,
         "target_lufs": settings.target_lufs,

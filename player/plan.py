@@ -84,7 +84,7 @@ def resolve_settings(
     if minutes is not None:
         check_minutes(minutes)
     if speed is not None and not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
-        raise BadInputError("--rate must be between 0.5 and 2.0 (1.0 is the voice's normal speed)")
+        raise BadInputError("--speed must be between 0.5 and 2.0 (1.0 is the voice's normal speed)")
     if ambient is not None and ambient != "none":
         from player import sounds
 
@@ -94,11 +94,11 @@ def resolve_settings(
     if not LOUDNESS_RANGE[0] <= loudness <= LOUDNESS_RANGE[1]:
         raise BadInputError("--loudness must be between -40 and -6 LUFS")
     return SessionSettings(
-        rate=sample_rate,
+        sample_rate=sample_rate,
         minutes=minutes,
         params=parse_params(params),
         overrides=Overrides(
-            engine=engine, voice=voice_name, rate=speed or 1.0, ambient=ambient,
+            engine=engine, voice=voice_name, speed=speed or 1.0, ambient=ambient,
             ambient_level_db=ambient_level, levels=levels,
         ),
         target_lufs=loudness,
@@ -150,7 +150,7 @@ def measure(
     clips = synthesize_speech(speech_requests(script, settings.overrides), settings, notify=notify)
     lengths = {request: len(samples) for request, samples in clips.items()}
     timeline = compile_timeline(
-        script, lengths.__getitem__, rate=settings.rate, minutes=settings.minutes,
+        script, lengths.__getitem__, rate=settings.sample_rate, minutes=settings.minutes,
         overrides=settings.overrides,
     )
     return timeline, lengths.__getitem__

@@ -1044,7 +1044,7 @@ def play(
             preload.join()
             sd = load_sounddevice()
             device, device_name, out_channels = resolve_output(
-                sd, device, rate=settings.rate, channels=settings.channels
+                sd, device, rate=settings.sample_rate, channels=settings.channels
             )
             report.write(device=device_name)
         if out_channels != settings.channels:
@@ -1115,7 +1115,7 @@ def _run(session, settings, signals, report, progress, *, device, sd, quiet, cap
     from player.controls import KeyReader
     from player.display import SessionDisplay, Snapshot
 
-    rate = settings.rate
+    rate = settings.sample_rate
     ring_blocks = None
     if ring_seconds:
         ring_blocks = max(LOW_WATER * 2, math.ceil(ring_seconds * rate / BLOCK))

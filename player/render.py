@@ -47,7 +47,7 @@ FORMATS = {
 class SessionSettings:
     """Everything besides the script that shapes a session's audio."""
 
-    rate: int = DEFAULT_RATE
+    sample_rate: int = DEFAULT_RATE  # samples a second, for the whole session
     channels: int = 2
     minutes: float | None = None
     params: dict = field(default_factory=dict)
@@ -93,7 +93,7 @@ def synthesize_speech(
             )
             for r in requests
         ],
-        sample_rate=settings.rate,
+        sample_rate=settings.sample_rate,
         jobs=settings.jobs,
         timeout_s=settings.speech_timeout_s,
         notify=notify,
@@ -118,7 +118,7 @@ def prepare_script(
     timeline = compile_timeline(
         script,
         lambda r: len(clips[r]),
-        rate=settings.rate,
+        rate=settings.sample_rate,
         minutes=settings.minutes,
         overrides=settings.overrides,
     )
@@ -139,7 +139,7 @@ def plan_timeline(script: model.Script, settings: SessionSettings) -> Timeline:
     is synthesized and a file render is identical to what playback plays.
     """
     return estimated_timeline(
-        script, rate=settings.rate, minutes=settings.minutes, overrides=settings.overrides
+        script, rate=settings.sample_rate, minutes=settings.minutes, overrides=settings.overrides
     )
 
 

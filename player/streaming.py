@@ -85,7 +85,7 @@ class StreamingSession:
 
         self.script = script
         self.settings = settings
-        self.rate = settings.rate
+        self.rate = settings.sample_rate
         self.channels = settings.channels
         self.notify = notify
         self.requests: list[SpeechRequest] = speech_requests(script, settings.overrides)

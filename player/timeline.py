@@ -223,7 +223,7 @@ class Overrides:
 
     engine: str | None = None
     voice: str | None = None
-    rate: float = 1.0  # multiplies every rate in the script
+    speed: float = 1.0  # speaking speed: multiplies every voice rate in the script
     ambient: str | None = None  # a sound name, "none", or None for the script's own
     ambient_level_db: float | None = None
     sleep: bool = False  # bedtime: see SLEEP_* above
@@ -297,7 +297,7 @@ def speech_requests_for(
     """One request per sentence, with the voice settings that shape it."""
     from player.speech.text import split_sentences
 
-    effective_rate = (rate if rate is not None else voice.rate) * overrides.rate
+    effective_rate = (rate if rate is not None else voice.rate) * overrides.speed
     if overrides.sleep:
         effective_rate *= SLEEP_VOICE_RATE
     effective_volume = volume if volume is not None else voice.volume

@@ -266,10 +266,10 @@ def test_settings_give_defaults_that_options_override(runner, tiny, tmp_path, mo
     for key, value in (("voice.rate", "0.8"), ("loudness", "-20"), ("ambient.sound", "pink-noise")):
         assert runner.invoke(main, ["config", "set", "--", key, value]).exit_code == 0
     chosen = _session_settings(None, (), None, None, None, None)
-    assert chosen.overrides.rate == 0.8 and chosen.target_lufs == -20.0
+    assert chosen.overrides.speed == 0.8 and chosen.target_lufs == -20.0
     assert chosen.overrides.ambient == "pink-noise"
     given = _session_settings(None, (), None, 1.1, "none", -16.0)
-    assert given.overrides.rate == 1.1 and given.target_lufs == -16.0
+    assert given.overrides.speed == 1.1 and given.target_lufs == -16.0
     assert given.overrides.ambient == "none"
     seen = {}
     real = player.render.prepare_script
@@ -282,3 +282,22 @@ def test_settings_give_defaults_that_options_override(runner, tiny, tmp_path, mo
     result = runner.invoke(main, ["render", str(tiny), "-o", str(tmp_path / "t.wav")])
     assert result.exit_code == 0, result.output
     assert seen["settings"].target_lufs == -20.0
+
+
+def test_speed_is_the_speaking_speed_and_rate_still_means_it(runner, monkeypatch):
+    """Issue 11: `--speed` names the speaking speed; `--rate`, which users know, stays."""
+    import player.plan
+
+    seen = []
+    real = player.plan.resolve_settings
+
+    def spy(minutes, params, voice, speed, *rest):
+        seen.append(speed)
+        return real(minutes, params, voice, speed, *rest)
+
+    monkeypatch.setattr(player.plan, "resolve_settings", spy)
+    for option in ("--speed", "--rate"):
+        runner.invoke(main, ["show", "box-breathing", option, "0.9", "--json"])
+    assert seen == [0.9, 0.9]
+    result = runner.invoke(main, ["show", "box-breathing", "--speed", "3"])
+    assert result.exit_code != 0 and "--speed must be between 0.5 and 2.0" in result.output

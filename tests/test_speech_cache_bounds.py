@@ -393,7 +393,7 @@ def test_streaming_start_path_stores_compactly_and_applies_the_cap():
     def stream(*texts: str) -> dict[str, np.ndarray]:
         got: dict[str, np.ndarray] = {}
         synthesize_speech(
-            [SpeechRequest(t) for t in texts], SessionSettings(rate=RATE, jobs=1),
+            [SpeechRequest(t) for t in texts], SessionSettings(sample_rate=RATE, jobs=1),
             on_clip=lambda request, samples: got.setdefault(request.text, samples),
         )
         return got

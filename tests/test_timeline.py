@@ -198,5 +198,5 @@ def test_speech_requests_are_distinct_and_in_order():
 
 def test_rate_override_multiplies_script_rate():
     script = make(model.Say("Slow.", rate=0.8), voice=model.Voice(rate=0.9))
-    reqs = timeline.speech_requests(script, Overrides(rate=1.25))
+    reqs = timeline.speech_requests(script, Overrides(speed=1.25))
     assert reqs[0].rate == pytest.approx(1.0)
