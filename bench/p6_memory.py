@@ -32,7 +32,8 @@ def run(ctx: Context) -> list[Row]:
     runs = ctx.runs(3, 1)
 
     def render_argv(minutes: float) -> list[str]:
-        return haven_argv() + ["render", SCRIPT, "--minutes", str(minutes), "-q", "-o", out]
+        return haven_argv() + ["render", SCRIPT, "--minutes", str(minutes), *PLAY_EXTRA,
+                               "-q", "-o", out]
 
     run_checked(render_argv(LONG_MIN), env)  # warm the speech cache
     measured: dict[str, dict[float, list[int]]] = {"render": {}}
@@ -83,6 +84,7 @@ def run(ctx: Context) -> list[Row]:
     return rows
 
 
-# Extra `haven play` options so that play and render make the same session (bedtime mode,
-# which `play` turns on by itself for sleep exercises, adds a tail of ambient sound).
-PLAY_EXTRA: list[str] = []
+# The exercise itself, not its bedtime version (on by default for sleep exercises in both
+# `play` and `render`): bedtime's slower voice cannot fit the short session, and its tail of
+# ambient sound would make the two lengths differ by more than the script's own.
+PLAY_EXTRA: list[str] = ["--no-sleep"]

@@ -123,21 +123,27 @@ def test_pause_and_resume_insert_exactly_the_fades_and_the_silence(home, rendere
     assert events[:4] == [("fade-out", p), ("paused", p + f), ("fade-in", q), ("playing", q + f)]
 
 
-@pytest.mark.slow
-def test_bedtime_play_equals_render_sleep(home, tmp_path):
-    """`--sleep` shapes the session itself, so `haven render --sleep` gives the same audio."""
-    args = [SCRIPT, "--sleep", "--tail", "0.5", "--ambient", "brown-noise"]
-    out = tmp_path / "sleep.wav"
+def render_then_play(args, home, tmp_path, buffer_s: float = 480):
+    """`haven render ARGS` to a file, then `haven play ARGS` through the capture device (from
+    the speech cache the render filled): ``(rendered, played)``."""
+    out = tmp_path / "session.wav"
     result = haven(["render", *args, "-o", str(out), "-q"], home, alsa=False)
     assert result.returncode == 0, result.stderr
     rendered, _ = sf.read(out, dtype="float32", always_2d=True)
-    capture, report_path = tmp_path / "sleep.raw", tmp_path / "report.json"
-    result = haven(["play", *args, "--quiet", "--buffer-seconds", "400"], home,
+    capture, report_path = tmp_path / "session.raw", tmp_path / "report.json"
+    result = haven(["play", *args, "--quiet", "--buffer-seconds", str(buffer_s)], home,
                    capture=capture, report=report_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(report_path.read_text())
     assert report["completed"] and report["underflows"] == 0
-    played = captured(capture, report)
+    return rendered, captured(capture, report)
+
+
+@pytest.mark.slow
+def test_bedtime_play_equals_render_sleep(home, tmp_path):
+    """`--sleep` shapes the session itself, so `haven render --sleep` gives the same audio."""
+    args = [SCRIPT, "--sleep", "--tail", "0.5", "--ambient", "brown-noise"]
+    rendered, played = render_then_play(args, home, tmp_path)
     assert np.array_equal(played[: len(rendered)], rendered)
     # It ends by itself in silence after the tail: the last second is quiet.
     assert np.max(np.abs(rendered[-RATE:])) < 1e-3
@@ -195,17 +201,7 @@ def test_a_sleep_exercise_renders_as_it_plays_at_bedtime_by_default(home, tmp_pa
     (`--tail` works without `--sleep`); `--no-sleep` turns it off for both. Fitted to a few
     minutes and a short tail to keep the capture small; neither command names `--sleep`."""
     args = ["bedtime-body-scan", "--minutes", "6.7", "--tail", "0.25"]
-    out = tmp_path / "bedtime.wav"
-    result = haven(["render", *args, "-o", str(out), "-q"], home, alsa=False)
-    assert result.returncode == 0, result.stderr
-    rendered, _ = sf.read(out, dtype="float32", always_2d=True)
-    capture, report_path = tmp_path / "bedtime.raw", tmp_path / "report.json"
-    result = haven(["play", *args, "--quiet", "--buffer-seconds", "480"], home,
-                   capture=capture, report=report_path)
-    assert result.returncode == 0, result.stderr
-    report = json.loads(report_path.read_text())
-    assert report["completed"] and report["underflows"] == 0
-    played = captured(capture, report)
+    rendered, played = render_then_play(args, home, tmp_path)
     assert np.array_equal(played[: len(rendered)], rendered)
     assert not played[len(rendered):].any()
     assert np.max(np.abs(rendered[-RATE:])) < 1e-3  # faded out after the tail: bedtime
