@@ -430,3 +430,15 @@ def test_cache_clear_that_cannot_delete_says_so_in_one_line():
     assert lines[0].startswith("Error: removed 0 files (0.0 MB) but not 2: cannot delete ")
     assert str(shard) in lines[0]
     assert cache.cache_info()["entries"] == 1
+
+
+def test_on_clip_hands_over_cached_clips_first_then_the_missing_ones_in_order():
+    """The streaming player starts from ``on_clip``: a cached clip at once (to every request
+    that uses it), the missing ones in request order, each the clip that is returned."""
+    make("Rest.")
+    texts = ["Breathe in.", "Rest.", "Breathe out.", "Rest."]
+    handed: list[tuple[int, object]] = []
+    clips = synthesize([ClipRequest(t) for t in texts], jobs=1,
+                       on_clip=lambda index, clip: handed.append((index, clip)))
+    assert [index for index, _ in handed] == [1, 3, 0, 2]
+    assert all(clip is clips[index] for index, clip in handed)
