@@ -152,6 +152,39 @@ class FileAccessError(HavenError):
 # --- reading ---------------------------------------------------------------------------------
 
 
+def _open_regular_fd(path, name: str, what: str, error: type[HavenError], limit: int | None) -> int:
+    """A blocking descriptor of the regular file at ``path``, opened without blocking.
+
+    Refuses anything that is not a regular file (and, with ``limit``, anything larger) with
+    ``error`` and one line naming ``name``; ``FileNotFoundError`` passes through.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise error(f"{name}: is a folder, not a {what}") from None
+    except OSError as exc:
+        raise error(describe_os_error(exc, name, doing="read")) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{name}: is {kind_of(st.st_mode)}, not a {what}")
+        if limit is not None and st.st_size > limit:
+            size, cap = _size(st.st_size), _size(limit)
+            if size == cap:  # rounded to the same figure: say it exactly
+                size, cap = f"{st.st_size} bytes", f"{limit} bytes"
+            raise error(f"{name}: the {what} is {size}, more than the {cap} allowed")
+        os.set_blocking(fd, True)
+    except OSError as exc:
+        os.close(fd)
+        raise error(describe_os_error(exc, name, doing="read")) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def read_regular(
     path: str | os.PathLike,
     *,
@@ -167,24 +200,8 @@ def read_regular(
     ``FileNotFoundError`` is raised as is, so callers can treat "absent" as they like.
     """
     name = os.fsdecode(path)
+    fd = _open_regular_fd(path, name, what, error, limit)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise
-    except IsADirectoryError:
-        raise error(f"{name}: is a folder, not a {what}") from None
-    except OSError as exc:
-        raise error(describe_os_error(exc, name, doing="read")) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise error(f"{name}: is {kind_of(st.st_mode)}, not a {what}")
-        if st.st_size > limit:
-            size, cap = _size(st.st_size), _size(limit)
-            if size == cap:  # rounded to the same figure: say it exactly
-                size, cap = f"{st.st_size} bytes", f"{limit} bytes"
-            raise error(f"{name}: the {what} is {size}, more than the {cap} allowed")
-        os.set_blocking(fd, True)
         chunks = []
         left = limit + 1
         while left > 0:
@@ -211,23 +228,7 @@ def open_regular(
 
     Refuses folders, FIFOs and devices like :func:`read_regular`, without blocking.
     """
-    name = os.fsdecode(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise
-    except IsADirectoryError:
-        raise error(f"{name}: is a folder, not a {what}") from None
-    except OSError as exc:
-        raise error(describe_os_error(exc, name, doing="read")) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise error(f"{name}: is {kind_of(st.st_mode)}, not a {what}")
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
+    fd = _open_regular_fd(path, os.fsdecode(path), what, error, None)
     with os.fdopen(fd, "rb") as fh:
         yield fh
 

@@ -278,7 +278,10 @@ class TruePeakLimiter:
         else:
             idx = candidates[:, None] * S + np.arange(S + 2 * H - 1)[None, :]
             peak = loudness.oversampled_abs(xs[idx], S, HALF_TAPS).max(axis=(1, 2))
-        req[candidates] = np.minimum(1.0, self.target / peak.astype(np.float64))
+        # A candidate whose true peak is exactly 0 needs no reduction: target / 0 is inf and
+        # minimum(1, inf) is 1, so the division warning says nothing worth saying.
+        with np.errstate(divide="ignore"):
+            req[candidates] = np.minimum(1.0, self.target / peak.astype(np.float64))
         return req
 
     def _release(self, held: np.ndarray, q0: int) -> np.ndarray:
