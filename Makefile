@@ -35,11 +35,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Haven's bell assets in audio/ (checked in), made by the synthesis code in player/synth.py,
+# Haven's bell assets in audio/ (checked in), made by the synthesis code in player/audio/synth.py,
 # which stays the single source of how they sound (tests/test_sounds_assets.py checks that the
 # files are what it makes today). Run after changing a bell, and commit the files.
 audio: $(STAMP)
-	$(BIN)/python -m player.sounds audio
+	$(BIN)/python -m player.audio.sounds audio
 
 # Re-resolve every dependency to its newest allowed version, write the lock file, reinstall
 # from it and run the whole test suite: commit requirements.lock only when this passes.

@@ -110,10 +110,10 @@ def command_argv(name: str, env: dict[str, str]) -> tuple[list[str], str]:
     if probe.returncode == 0:
         return real, f"python -m player {name}"
     direct = (
-        f"from player.cli_journal import {name}; "
+        f"from player.cli.journal import {name}; "
         f"{name}.main(args=[], prog_name='haven {name}')"
     )
-    return [sys.executable, "-c", direct], f"player.cli_journal.{name} (main CLI lacks it)"
+    return [sys.executable, "-c", direct], f"player.cli.journal.{name} (main CLI lacks it)"
 
 
 def main(argv: list[str] | None = None) -> dict:

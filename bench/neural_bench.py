@@ -39,8 +39,8 @@ SCRIPT = "body-scan"
 
 def sentences(count: int) -> list[str]:
     """Distinct sentences of a built-in script, in order (what a session speaks first)."""
-    from player import library
-    from player.timeline import Overrides, speech_requests
+    from player.library import catalog as library
+    from player.audio.timeline import Overrides, speech_requests
 
     script = library.load(SCRIPT)
     seen: dict[str, None] = {}

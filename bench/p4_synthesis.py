@@ -26,8 +26,9 @@ TARGET_RATIO = 1.0
 _SYNTH = """
 import json, time
 import numpy  # loaded by any session before speech is asked for (the mixer needs it)
-from player import library, speech
-from player.timeline import Overrides, speech_requests
+from player.library import catalog as library
+from player import speech
+from player.audio.timeline import Overrides, speech_requests
 reqs = list(dict.fromkeys(speech_requests(library.load({script!r}), Overrides())))
 clip_reqs = [speech.ClipRequest(text=r.text, engine=r.engine, voice=r.voice, rate=r.rate,
                                 volume=r.volume) for r in reqs]

@@ -26,7 +26,7 @@ MINUTES = 30
 
 _IN_PROCESS = """
 import json, time
-from player.render import SessionSettings, prepare_session, render_to_file
+from player.audio.render import SessionSettings, prepare_session, render_to_file
 t0 = time.perf_counter()
 session = prepare_session({script!r}, SessionSettings(minutes={minutes}))
 prepare_s = time.perf_counter() - t0

@@ -95,7 +95,7 @@ class PacedStream:
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
-        from player import playback
+        from player.audio import playback
 
         status = SimpleNamespace(output_underflow=False)
         due = time.perf_counter()
@@ -124,9 +124,10 @@ class PacedStream:
 def paced(name: str, home: Path, seconds: float) -> dict:
     """Real-time playback in-process: callback load and underflows."""
     os.environ["HAVEN_HOME"] = str(home)
-    from player import library, playback
-    from player.render import SessionSettings
-    from player.streaming import StreamingSession
+    from player.library import catalog as library
+    from player.audio import playback
+    from player.audio.render import SessionSettings
+    from player.audio.streaming import StreamingSession
 
     script = library.load(name)
     session = StreamingSession(script, SessionSettings()).start()

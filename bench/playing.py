@@ -8,7 +8,7 @@ Two outputs, both through PortAudio's ALSA backend as a user's player would use 
 - ``pulse``: a PulseAudio null sink started here, which consumes audio at real-time pace, with
   ALSA's default device routed to it. For P7.
 
-The player's own report (``HAVEN_PLAYBACK_REPORT=<file>``, written by ``player.playback``)
+The player's own report (``HAVEN_PLAYBACK_REPORT=<file>``, written by ``player.audio.playback``)
 gives the ``time.monotonic()`` of the first audio frame copied to the device, the underflow
 counts and the callback's timing. ``time.monotonic()`` is one system-wide clock on Linux, so
 the benchmark's own reading just before it starts the process is the process's start.

@@ -13,8 +13,8 @@ from bench.common import Context, python_snippet, run_checked
 
 _PICK = """
 import json
-from player import library
-from player.timeline import Overrides, speech_requests
+from player.library import catalog as library
+from player.audio.timeline import Overrides, speech_requests
 rows = []
 for info in library.list_scripts():
     if info.source != "built-in":
@@ -43,8 +43,8 @@ def sentences(ctx: Context, script_id: str) -> list[dict]:
     """The distinct clips a script asks for: text, voice, espeak words per minute."""
     code = f"""
 import json
-from player import library
-from player.timeline import Overrides, speech_requests
+from player.library import catalog as library
+from player.audio.timeline import Overrides, speech_requests
 from player.speech.pyttsx3_engine import words_per_minute
 seen = {{}}
 for r in speech_requests(library.load({script_id!r}), Overrides()):

@@ -18,7 +18,7 @@ The rule (``concerns``), per item, using the direction each item runs:
   than before: an early warning sign in relapse-prevention plans) is a concern.
 
 A skipped item (None) is never a concern, and a skip does not break a comparison: the change
-is measured from the last rating that was given. This module imports nothing heavy: ``player.cli``
+is measured from the last rating that was given. This module imports nothing heavy: ``player.cli.app``
 builds ``haven --help`` from ``CRISIS_LINES``.
 """
 

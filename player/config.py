@@ -128,7 +128,7 @@ def _text(value: Any) -> str:
 
 
 def _ambient(value: Any) -> str:
-    from player.model import AMBIENT_SOUNDS
+    from player.format.model import AMBIENT_SOUNDS
 
     choices = ("none",) + tuple(AMBIENT_SOUNDS)
     if isinstance(value, str) and value.strip().lower() in choices:

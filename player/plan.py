@@ -5,7 +5,7 @@ Every command that builds a session (``render``, ``play``, ``show``, ``breathe``
 
 * :func:`resolve_settings`: options given, then the user's config.toml, then the script's own
   defaults; each bound checked once, here (:func:`check_minutes` is the one ``--minutes``
-  bound, shared with the breathing pacer and the timer in ``player.sessions``);
+  bound, shared with the breathing pacer and the timer in ``player.library.sessions``);
 * :func:`bedtime`: the bedtime rule (on by default for sleep exercises, in play and render);
 * :func:`load`: the script, with its parameters and the bedtime rule applied;
 * :func:`measure`: the timeline from the clips' real lengths, without mixing anything.
@@ -65,9 +65,9 @@ def resolve_settings(
     ``BadInputError`` for a value out of its range.
     """
     from player import config
-    from player.model import LEVEL_KINDS, Levels
-    from player.render import SessionSettings
-    from player.timeline import Overrides
+    from player.format.model import LEVEL_KINDS, Levels
+    from player.audio.render import SessionSettings
+    from player.audio.timeline import Overrides
 
     chosen = config.load_config()
     if speed is None and "voice.rate" in chosen.explicit:
@@ -86,7 +86,7 @@ def resolve_settings(
     if speed is not None and not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
         raise BadInputError("--speed must be between 0.5 and 2.0 (1.0 is the voice's normal speed)")
     if ambient is not None and ambient != "none":
-        from player import sounds
+        from player.audio import sounds
 
         sounds.check_bed_name(ambient)  # a built-in bed, a sound of yours, or a file
         if sounds.resolve_file(ambient) is not None:
@@ -112,7 +112,7 @@ def bedtime(settings, sleep: bool | None, tail: float | None, category: str | No
     """
     import dataclasses
 
-    from player.timeline import SLEEP_TAIL_S
+    from player.audio.timeline import SLEEP_TAIL_S
 
     if sleep is None:
         sleep = category == "sleep"
@@ -130,7 +130,7 @@ def bedtime(settings, sleep: bool | None, tail: float | None, category: str | No
 def load(name: str, settings, *, sleep: bool | None = None, tail: float | None = None):
     """``(script, settings)``: NAME (an id or a path) loaded with the settings' parameters,
     and the bedtime rule applied for its category."""
-    from player import library
+    from player.library import catalog as library
 
     script = library.load(name, params=settings.params)
     return script, bedtime(settings, sleep, tail, script.category)
@@ -144,8 +144,8 @@ def measure(
 
     Nothing is mixed: for ``haven show`` and anything else that only needs lengths.
     """
-    from player.render import synthesize_speech
-    from player.timeline import compile_timeline, speech_requests
+    from player.audio.render import synthesize_speech
+    from player.audio.timeline import compile_timeline, speech_requests
 
     clips = synthesize_speech(speech_requests(script, settings.overrides), settings, notify=notify)
     lengths = {request: len(samples) for request, samples in clips.items()}

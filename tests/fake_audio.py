@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from player import playback
-from player.timeline import Chapter
+from player.audio import playback
+from player.audio.timeline import Chapter
 
 
 class FakeStream:

@@ -7,7 +7,7 @@ Reads one JSON request per line on standard input and answers one JSON line each
      "out": "stdout file", "err": "stderr file", "timeout": seconds}
     -> {"rc": int | null, "signal": int | null, "timed_out": bool, "seconds": float}
 
-The child is a real process running ``player.cli.main`` as the ``haven`` script does: its own
+The child is a real process running ``player.cli.app.main`` as the ``haven`` script does: its own
 environment, working folder, standard input /dev/null, standard output and error on real file
 descriptors, and the interpreter's normal shutdown, so "Exception ignored" noise at exit shows.
 A child whose memory passes MEMORY_CAP (a read without bound) is killed before it can starve
@@ -31,7 +31,7 @@ import click  # noqa: F401 - imported once here, before any fork
 import numpy  # noqa: F401
 import yaml  # noqa: F401
 
-import player.cli  # noqa: F401
+import player.cli.app  # noqa: F401
 
 MEMORY_CAP = 2 << 30  # resident bytes a command may use before it counts as a runaway read
 
@@ -65,7 +65,7 @@ def _child(request: dict) -> None:
         sys.stdout = sys.__stdout__ = None
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.argv = ["haven", *request["argv"]]
-    player.cli.main(prog_name="haven")  # standalone: raises SystemExit
+    player.cli.app.main(prog_name="haven")  # standalone: raises SystemExit
     sys.exit(0)
 
 

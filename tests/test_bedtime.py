@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from player import model, timeline
-from player.mixer import Mixer
-from player.timeline import Overrides, compile_timeline, speech_requests
+from player.format import model
+from player.audio import timeline
+from player.audio.mixer import Mixer
+from player.audio.timeline import Overrides, compile_timeline, speech_requests
 
 RATE = 8000  # a low rate keeps these renders quick
 
@@ -84,7 +85,7 @@ def test_voice_and_tones_fade_out_and_the_bed_goes_on_then_fades_to_silence():
     first, last = tl.speech[0], tl.speech[-1]
     assert tl.sleep_fade[0] < last.start
     assert rms(last.end - last.length // 4, last.end) < 0.75 * rms(first.start, first.end)
-    from player.mixer import sleep_envelope
+    from player.audio.mixer import sleep_envelope
 
     positions = np.array([tl.sleep_fade[0], (tl.sleep_fade[0] + tl.content_end) / 2,
                           tl.content_end])

@@ -587,7 +587,7 @@ def _early_text(sid: str) -> str:
 
 
 def _has_holds(doc: dict) -> bool:
-    from player.patterns import parse_pattern
+    from player.format.patterns import parse_pattern
 
     for step, action, _ in _walk(doc["steps"]):
         if action == "breathe":
@@ -780,8 +780,8 @@ def _loaded_say_texts(steps):
 
 @pytest.mark.parametrize("sid", IDS)
 def test_loads_with_player_loader(sid):
-    _player_module("script.py")
-    from player.script import load_script
+    _player_module("format/script.py")
+    from player.format.script import load_script
 
     script = load_script(SCRIPTS_DIR / f"{sid}.yaml")
     assert script.id == sid
@@ -791,9 +791,9 @@ def test_loads_with_player_loader(sid):
 
 @pytest.mark.parametrize("sid", IDS)
 def test_sentences_short_as_the_player_splits_them(sid):
-    _player_module("script.py")
+    _player_module("format/script.py")
     _player_module("speech/text.py")
-    from player.script import load_script
+    from player.format.script import load_script
     from player.speech.text import split_sentences
 
     for text in _loaded_say_texts(load_script(SCRIPTS_DIR / f"{sid}.yaml").steps):
@@ -802,8 +802,8 @@ def test_sentences_short_as_the_player_splits_them(sid):
 
 
 def test_loving_kindness_takes_a_name():
-    _player_module("script.py")
-    from player.script import load_script
+    _player_module("format/script.py")
+    from player.format.script import load_script
 
     script = load_script(SCRIPTS_DIR / "loving-kindness.yaml", params={"person": "Ana"})
     texts = list(_loaded_say_texts(script.steps))
@@ -814,12 +814,12 @@ def test_loving_kindness_takes_a_name():
 
 def test_show_names_where_the_practice_comes_from(tmp_path, monkeypatch):
     """`haven show` prints the credit under the summary, and `--json` carries it."""
-    _player_module("cli.py")
+    _player_module("cli/app.py")
     import json
 
     from click.testing import CliRunner
 
-    from player.cli import main
+    from player.cli.app import main
 
     monkeypatch.setenv("HAVEN_HOME", str(tmp_path))
     result = CliRunner().invoke(main, ["show", "here-and-now"], env={"COLUMNS": "300"})

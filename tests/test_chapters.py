@@ -1,6 +1,6 @@
 """Chapters in FLAC, Ogg Vorbis and MP3 files (issue 15, point 5), read back with mutagen.
 
-Haven writes the tags itself (``player.chapters``); mutagen, an independent tag library in the
+Haven writes the tags itself (``player.audio.chapters``); mutagen, an independent tag library in the
 test extra, reads them back. Renders use a tiny two-section script so they take a second.
 """
 
@@ -20,9 +20,9 @@ from mutagen.flac import FLAC
 from mutagen.id3 import ID3
 from mutagen.oggvorbis import OggVorbis
 
-from player import chapters
-from player.cli import main
-from player.render import SessionSettings, prepare_session, render_to_file
+from player.audio import chapters
+from player.cli.app import main
+from player.audio.render import SessionSettings, prepare_session, render_to_file
 
 TWO_ROOMS = """\
 haven: 1

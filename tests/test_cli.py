@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from player.cli import main
+from player.cli.app import main
 
 CORPUS = Path(__file__).parent / "corpus"
 SHORT = """\
@@ -50,7 +50,7 @@ def test_help_says_what_haven_is_and_where_to_find_help(runner):
 def test_help_starts_without_heavy_imports():
     code = (
         "import sys\n"
-        "from player.cli import main\n"
+        "from player.cli.app import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('numpy', 'sounddevice', 'pyttsx3', 'soundfile', 'scipy', 'matplotlib') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
@@ -62,7 +62,7 @@ def test_help_starts_without_heavy_imports():
 def test_list_starts_without_heavy_imports():
     code = (
         "import sys\n"
-        "from player.cli import main\n"
+        "from player.cli.app import main\n"
         "try:\n    main(['list'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('numpy', 'sounddevice', 'pyttsx3', 'soundfile', 'matplotlib') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
@@ -241,12 +241,12 @@ def test_cache_info_and_clear(runner, tiny, tmp_path):
 
 
 def test_ctrl_c_exits_130(runner, tiny, tmp_path, monkeypatch):
-    import player.render
+    import player.audio.render
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(player.render, "prepare_script", interrupted)
+    monkeypatch.setattr(player.audio.render, "prepare_script", interrupted)
     result = runner.invoke(main, ["render", str(tiny), "-o", str(tmp_path / "x.wav")])
     assert result.exit_code == 130
     assert "Traceback" not in result.output
@@ -260,7 +260,7 @@ def test_traceback_flag_shows_the_error(runner):
 
 def test_settings_give_defaults_that_options_override(runner, tiny, tmp_path, monkeypatch):
     """rate, loudness and ambient chosen in config.toml shape a session unless an option says otherwise."""
-    import player.render
+    import player.audio.render
     from player.plan import resolve_settings as _session_settings
 
     for key, value in (("voice.rate", "0.8"), ("loudness", "-20"), ("ambient.sound", "pink-noise")):
@@ -272,13 +272,13 @@ def test_settings_give_defaults_that_options_override(runner, tiny, tmp_path, mo
     assert given.overrides.speed == 1.1 and given.target_lufs == -16.0
     assert given.overrides.ambient == "none"
     seen = {}
-    real = player.render.prepare_script
+    real = player.audio.render.prepare_script
 
     def spy(name, settings, **kwargs):
         seen["settings"] = settings
         return real(name, settings, **kwargs)
 
-    monkeypatch.setattr(player.render, "prepare_script", spy)
+    monkeypatch.setattr(player.audio.render, "prepare_script", spy)
     result = runner.invoke(main, ["render", str(tiny), "-o", str(tmp_path / "t.wav")])
     assert result.exit_code == 0, result.output
     assert seen["settings"].target_lufs == -20.0

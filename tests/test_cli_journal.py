@@ -15,7 +15,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from player import cli_journal, paths
+from player.cli import journal as cli_journal
+from player import paths
 from player.errors import HavenError
 from player.journal import Journal
 
@@ -431,7 +432,7 @@ def test_prompt_note():
 
 def test_importing_the_commands_is_light():
     code = (
-        "import sys, player.cli_journal as c; "
+        "import sys, player.cli.journal as c; "
         "heavy = {'numpy', 'sounddevice', 'pyttsx3', 'rich', 'sqlite3', 'player.journal', 'player.config'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
@@ -450,7 +451,7 @@ def test_recorded_sessions_appear_in_reports(haven_home):
 
 
 def test_log_add_files_a_known_exercise_under_its_title_and_category(haven_home):
-    from player.cli import main as haven
+    from player.cli.app import main as haven
 
     result = CliRunner().invoke(haven, ["log", "add", "body-scan", "--minutes", "12", "--json"])
     assert result.exit_code == 0, result.output

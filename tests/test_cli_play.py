@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from fake_audio import FakeStream, fake_sounddevice
-from player import playback
-from player.cli import main
+from player.audio import playback
+from player.cli.app import main
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_help_lists_the_playing_commands(runner):
 def test_help_of_playing_commands_starts_without_heavy_imports(command):
     code = (
         "import sys\n"
-        "from player.cli import main\n"
+        "from player.cli.app import main\n"
         f"try:\n    main([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('numpy', 'sounddevice', 'pyttsx3', 'soundfile') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
@@ -178,8 +178,9 @@ def test_bad_input_exits_2_with_one_line(runner, device, args):
 
 
 def test_checkin_asks_before_and_after_and_records_moods(device, tiny, monkeypatch):
-    from player import library, prompts
-    from player.render import SessionSettings
+    from player.library import catalog as library
+    from player import prompts
+    from player.audio.render import SessionSettings
 
     answers = iter([4, 7])
     monkeypatch.setattr(prompts, "prompt_mood", lambda *a, **k: next(answers))
@@ -193,7 +194,7 @@ def test_checkin_asks_before_and_after_and_records_moods(device, tiny, monkeypat
 
 def test_sleep_is_the_default_for_sleep_exercises():
     from player.plan import bedtime as _bedtime
-    from player.render import SessionSettings
+    from player.audio.render import SessionSettings
 
     assert _bedtime(SessionSettings(), None, None, "sleep").overrides.sleep
     assert not _bedtime(SessionSettings(), None, None, "meditation").overrides.sleep

@@ -21,8 +21,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from player import cli_journal, cli_programs
-from player.cli import main
+from player.cli import journal as cli_journal, programs as cli_programs
+from player.cli.app import main
 from player.journal import Journal
 
 LONDON = ZoneInfo("Europe/London")
@@ -52,7 +52,7 @@ def set_now(monkeypatch, now: datetime) -> None:
 @pytest.fixture
 def played(monkeypatch):
     """A stand-in `haven play` that records (name, minutes) instead of playing."""
-    from player import cli as haven_cli
+    from player.cli import app as haven_cli
 
     calls: list[tuple[str, float | None]] = []
 
@@ -414,7 +414,7 @@ def test_a_program_that_disappeared_can_still_be_stopped(haven_home):
 def test_program_commands_start_without_heavy_imports():
     code = (
         "import sys\n"
-        "from player.cli import main\n"
+        "from player.cli.app import main\n"
         "try:\n    main(['program', 'list'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('numpy', 'sounddevice', 'pyttsx3', 'soundfile', 'scipy') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
@@ -449,7 +449,7 @@ def test_new_writes_a_commented_starter_that_validates(haven_home):
 def test_the_starter_uses_every_action_and_top_level_key():
     import yaml
 
-    from player import script, starter
+    from player.format import script, starter
 
     data = yaml.safe_load(starter.TEMPLATE.replace("@ID@", "x").replace("@TITLE@", "X"))
     assert set(data) == set(script.TOP_LEVEL_KEYS)
@@ -730,8 +730,10 @@ def test_play_checkin_uses_the_same_care_rule(monkeypatch, tmp_path, capsys):
     """`haven play --checkin`: a low rating before, or a fall of 4 after, brings the note."""
     from fake_audio import FakeStream, fake_sounddevice
 
-    from player import library, playback, prompts
-    from player.render import SessionSettings
+    from player.library import catalog as library
+    from player.audio import playback
+    from player import prompts
+    from player.audio.render import SessionSettings
 
     monkeypatch.setattr(FakeStream, "pace", 0.0)
     monkeypatch.setattr(playback, "load_sounddevice", lambda: fake_sounddevice())

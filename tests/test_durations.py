@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from player.durations import MAX_DURATION_S, format_duration, parse_duration
+from player.format.durations import MAX_DURATION_S, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from mutagen.id3 import ID3
 from mutagen.oggvorbis import OggVorbis
 from test_cli_programs import LONDON, NOW, run, setting  # noqa: F401 (fixture)
 
-from player import render
+from player.audio import render
 from player.journal import Journal
 
 NS = {

@@ -25,12 +25,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from player import config, library, paths, programs
-from player.cli import main
+from player import config, paths
+from player.library import catalog as library, programs
+from player.cli.app import main
 from player.errors import ConfigError, ScriptError
-from player.model import CATEGORIES
+from player.format.model import CATEGORIES
 from player.printable import one_line, printable
-from player.script import load_script
+from player.format.script import load_script
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from player import cli_journal, paths
-from player.cli import main
+from player.cli import journal as cli_journal
+from player import paths
+from player.cli.app import main
 from player.journal import Journal, apps
 
 SAMPLES = Path(__file__).resolve().parent / "samples"

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from player import paths
-from player.cli import main
+from player.cli.app import main
 from player.errors import BadInputError
 from player.journal import Journal, store
 

@@ -31,12 +31,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from player import library, model, programs
-from player.cli import main
+from player.library import catalog as library, programs
+from player.format import model
+from player.cli.app import main
 from player.errors import FitError
-from player.render import SessionSettings, prepare_script, synthesize_speech
+from player.audio.render import SessionSettings, prepare_script, synthesize_speech
 from player.speech.text import split_sentences
-from player.timeline import compile_timeline, length_range, speech_requests
+from player.audio.timeline import compile_timeline, length_range, speech_requests
 from test_builtin_text import FORBIDDEN_CLAIMS, MAX_SENTENCE_WORDS
 
 ROOT = Path(__file__).resolve().parent.parent

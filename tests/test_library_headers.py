@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-from player import library, paths
+from player.library import catalog as library
+from player import paths
 
 
 def _write(path, title, category="breathing"):
@@ -53,7 +54,7 @@ def test_broken_files_are_reported_every_time():
 def test_warm_listing_imports_no_yaml():
     library.list_scripts()
     code = (
-        "import sys\nfrom player import library\nlibrary.list_scripts()\n"
+        "import sys\nfrom player.library import catalog as library\nlibrary.list_scripts()\n"
         "print('YAML' if 'yaml' in sys.modules else 'NO-YAML')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

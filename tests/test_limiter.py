@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from player import loudness
-from player.limiter import SUB_BLOCK, TruePeakLimiter
+from player.audio import loudness
+from player.audio.limiter import SUB_BLOCK, TruePeakLimiter
 
 RATE = 48000
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from player import loudness
+from player.audio import loudness
 
 RATE = 48000
 
@@ -200,7 +200,7 @@ def test_true_peak_edge_cases():
 
 def test_importing_does_not_pull_in_scipy_or_pyloudnorm():
     code = (
-        "import sys, player.loudness, player.synth, player.limiter; "
+        "import sys, player.audio.loudness, player.audio.synth, player.audio.limiter; "
         "print(any(m == 'scipy' or m.startswith(('scipy.', 'pyloudnorm')) for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from player import memo, mixer, paths, synth
+from player.audio import memo, mixer, synth
+from player import paths
 
 
 def test_cached_values_equal_computed_ones():

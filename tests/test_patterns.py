@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from player.model import Pattern
-from player.patterns import (
+from player.format.model import Pattern
+from player.format.patterns import (
     BUILTIN_PATTERNS,
     PATTERN_KEYS,
     parse_pattern,

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from fake_audio import ArraySource, FakeStream, noise
-from player import model, playback
-from player.playback import FADE_S, Player, fade_curve
+from player.format import model
+from player.audio import playback
+from player.audio.playback import FADE_S, Player, fade_curve
 
 RATE = 48000
 B = playback.BLOCK
@@ -271,8 +272,8 @@ def test_scripted_controls_parse():
 def test_play_records_the_session_and_counts_frames(haven_home):
     """A whole session through play(): journal row, practiced time from frames delivered."""
     from player.journal import Journal
-    from player.render import SessionSettings
-    from player.sessions import timer_script
+    from player.audio.render import SessionSettings
+    from player.library.sessions import timer_script
 
     script = timer_script(12.0)
     result = playback.play(script, SessionSettings(), stream_factory=FakeStream,
@@ -288,8 +289,8 @@ def test_play_records_the_session_and_counts_frames(haven_home):
 def test_play_with_a_lost_device_records_a_partial_session(haven_home):
     from player.errors import AudioDeviceError
     from player.journal import Journal
-    from player.render import SessionSettings
-    from player.sessions import timer_script
+    from player.audio.render import SessionSettings
+    from player.library.sessions import timer_script
 
     FakeStream.stall_after = 40
     FakeStream.pace = 0.001
@@ -328,8 +329,8 @@ def _script():
 def test_streaming_session_is_sample_identical_to_a_render(seed):
     """Clips arriving in any order, blocks pulled as soon as they are final: the same audio
     as rendering the finished session (same gain, same timeline, same limiter)."""
-    from player.render import SessionSettings, prepare_script, synthesize_speech
-    from player.streaming import StreamingSession
+    from player.audio.render import SessionSettings, prepare_script, synthesize_speech
+    from player.audio.streaming import StreamingSession
 
     settings = SessionSettings()
     script = _script()
@@ -356,8 +357,8 @@ def test_streaming_session_is_sample_identical_to_a_render(seed):
 
 
 def test_streaming_needs_every_clip_when_fitting_to_minutes():
-    from player.render import SessionSettings
-    from player.streaming import StreamingSession
+    from player.audio.render import SessionSettings
+    from player.audio.streaming import StreamingSession
 
     session = StreamingSession(_script(), SessionSettings(minutes=1.5))
     assert session.needs_all and session.ready_until == 0
@@ -368,8 +369,8 @@ def test_streaming_needs_every_clip_when_fitting_to_minutes():
 
 
 def test_breath_indicator_grows_on_the_inhale_and_shrinks_on_the_exhale():
-    from player.display import breath_at
-    from player.timeline import compile_timeline
+    from player.audio.display import breath_at
+    from player.audio.timeline import compile_timeline
 
     script = model.Script(id="b", title="B", ending="silence",
                           steps=(model.Breathe(model.Pattern(4, 2, 4), cycles=1),))
@@ -386,8 +387,8 @@ def test_breath_indicator_grows_on_the_inhale_and_shrinks_on_the_exhale():
 
 
 def test_caption_shows_the_line_being_spoken():
-    from player.display import caption_at
-    from player.timeline import compile_timeline
+    from player.audio.display import caption_at
+    from player.audio.timeline import compile_timeline
 
     script = model.Script(id="c", title="C", ending="silence",
                           steps=(model.Say("One line.", after=10), model.Say("Two.")))
@@ -400,6 +401,6 @@ def test_caption_shows_the_line_being_spoken():
 
 
 def test_keys_are_decoded_and_escape_sequences_skipped():
-    from player.controls import decode_keys
+    from player.audio.controls import decode_keys
 
     assert decode_keys(b" nq\x1b[A+\x1bOP-") == [" ", "n", "q", "+", "-"]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from player.playback import BLOCK
+from player.audio.playback import BLOCK
 
 CAPTURE_CONF = Path(__file__).parents[2] / "shared" / "alsa" / "capture.conf"
 RATE = 48000

@@ -1,4 +1,4 @@
-"""The program format and its counting rules (``player.programs``), without the CLI.
+"""The program format and its counting rules (``player.library.programs``), without the CLI.
 
 Loading is held to the script loader's standard: one-line ``file:line:col: path: message``
 errors for every rule. Progress and check-ins are pure functions of dates and the journal's
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from player import programs
+from player.library import programs
 from player.errors import NotFoundError, ScriptError
-from player.programs import Practice, load_program, load_program_text
+from player.library.programs import Practice, load_program, load_program_text
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = {"mindful-breathing", "body-scan", "three-minute-breathing-space", "mindful-walking"}
@@ -439,7 +439,7 @@ def test_care_rule_per_item_and_direction():
 
 def test_care_note_and_the_start_note_use_the_help_text():
     from player import care
-    from player.cli import HELP
+    from player.cli.app import HELP
 
     assert care.care_note([]) is None and care.mood_care(7, 7) is None
     note = care.care_note(care.concerns({"mood": 1, "anxiety": 9}))
@@ -611,7 +611,7 @@ INTRO_FILES = sorted((ROOT / "programs" / "twelve-weeks").glob("*.yaml"))
 
 
 def test_there_are_twelve_introductions_and_haven_list_does_not_show_them():
-    from player import library
+    from player.library import catalog as library
 
     assert [p.name for p in INTRO_FILES] == [f"twelve-weeks-week-{w:02d}.yaml" for w in range(1, 13)]
     listed = {s.id for s in library.list_scripts()}
@@ -625,7 +625,7 @@ def test_each_introduction_follows_the_writing_rules(path):
 
     import test_builtin_text as rules
 
-    from player import library
+    from player.library import catalog as library
 
     library.load(str(path))  # the real loader accepts it
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -678,8 +678,9 @@ def test_check_in_items_and_reflections_are_stored_once(haven_home):
 
 def test_each_introduction_renders_all_its_sentences_in_order_in_about_a_minute(haven_home):
     """Through the real speech engine and timeline, as `haven today` plays them."""
-    from player import library, model
-    from player.render import SessionSettings, prepare_script
+    from player.library import catalog as library
+    from player.format import model
+    from player.audio.render import SessionSettings, prepare_script
     from player.speech.text import split_sentences
 
     lengths = {}

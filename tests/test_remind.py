@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_cli_programs import NOW, TODAY, practise, run, set_now, setting  # noqa: F401 (fixture)
 
-from player import reminders
+from player.library import reminders
 
 
 def check_octets(data: bytes) -> None:

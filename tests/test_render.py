@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from player import library, loudness, model, timeline
-from player.mixer import Mixer
-from player.render import SessionSettings, prepare_session, render_to_file
+from player.library import catalog as library
+from player.audio import loudness, timeline
+from player.format import model
+from player.audio.mixer import Mixer
+from player.audio.render import SessionSettings, prepare_session, render_to_file
 from player.speech.text import split_sentences
 
 CORE = ["three-minute-breathing-space", "coherent-breathing", "self-compassion-break"]

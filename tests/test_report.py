@@ -31,10 +31,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from player import cli_journal
-from player.cli import main
+from player.cli import journal as cli_journal
+from player.cli.app import main
 from player.journal import Journal
-from player.programs import find_program
+from player.library.programs import find_program
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=LONDON)  # a Friday
@@ -399,7 +399,7 @@ def test_open_without_a_browser_says_so(history, tmp_path):
 def test_only_the_report_itself_imports_matplotlib(args):
     code = (
         "import sys\n"
-        "from player.cli import main\n"
+        "from player.cli.app import main\n"
         f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
         "print('HEAVY=' + ','.join(m for m in ('matplotlib', 'numpy') if m in sys.modules))\n"
     )

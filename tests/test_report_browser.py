@@ -283,8 +283,8 @@ def make_docs_screenshot(target: Path, height: int | None = 2000) -> None:
         from click.testing import CliRunner
         from test_report import NOW, build_history
 
-        from player import cli_journal
-        from player.cli import main
+        from player.cli import journal as cli_journal
+        from player.cli.app import main
 
         cli_journal._now = lambda: NOW
         build_history()

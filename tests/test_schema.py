@@ -12,11 +12,11 @@ import jsonschema
 import pytest
 import yaml
 
-from player import model
-from player import script as s
-from player.durations import parse_duration
-from player.patterns import BUILTIN_PATTERNS, PATTERN_KEYS, parse_pattern
-from player.schema import script_json_schema
+from player.format import model
+from player.format import script as s
+from player.format.durations import parse_duration
+from player.format.patterns import BUILTIN_PATTERNS, PATTERN_KEYS, parse_pattern
+from player.format.schema import script_json_schema
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -45,10 +45,10 @@ def test_schema_is_a_valid_draft_2020_12_schema():
 def test_shipped_file_is_the_generator_output():
     expected = json.dumps(SCHEMA, indent=2) + "\n"
     assert SCHEMA_FILE.read_text(encoding="utf-8") == expected, (
-        "regenerate with: python -m player.schema > player/script.schema.json"
+        "regenerate with: python -m player.format.schema > player/script.schema.json"
     )
     out = subprocess.run(
-        [sys.executable, "-m", "player.schema"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "player.format.schema"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert out == expected
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from player import model
-from player import script as script_mod
+from player.format import model
+from player.format import script as script_mod
 from player.errors import ScriptError
-from player.patterns import BUILTIN_PATTERNS
-from player.script import load_script, load_script_text
+from player.format.patterns import BUILTIN_PATTERNS
+from player.format.script import load_script, load_script_text
 
 HERE = Path(__file__).resolve().parent
 BAD = HERE / "corpus" / "bad"
@@ -731,7 +731,7 @@ def test_error_text_is_file_line_col_path_message():
 
 
 def test_loader_does_not_import_numpy():
-    code = "import sys, player.script, player.schema; sys.exit('numpy' in sys.modules)"
+    code = "import sys, player.format.script, player.format.schema; sys.exit('numpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 

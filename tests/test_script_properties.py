@@ -10,10 +10,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from player import model
+from player.format import model
 from player.errors import ScriptError
-from player.patterns import BUILTIN_PATTERNS
-from player.script import (
+from player.format.patterns import BUILTIN_PATTERNS
+from player.format.script import (
     ACTION_MODIFIERS,
     ACTIONS,
     MAX_TIMED_S,

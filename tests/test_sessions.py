@@ -6,9 +6,10 @@ from fractions import Fraction
 
 import pytest
 
-from player import model, timeline
+from player.format import model
+from player.audio import timeline
 from player.errors import BadInputError
-from player.sessions import (
+from player.library.sessions import (
     breathe_script,
     parse_bell_times,
     parse_timer_length,
@@ -16,7 +17,7 @@ from player.sessions import (
     timer_bells,
     timer_script,
 )
-from player.timeline import compile_timeline
+from player.audio.timeline import compile_timeline
 
 RATE = 48000
 LEAD = int(timeline.LEAD_IN_S * RATE)

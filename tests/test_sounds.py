@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from player import loudness, sounds
+from player.audio import loudness, sounds
 from player.errors import ScriptError
-from player.render import SessionSettings, prepare_script
-from player.script import load_script
+from player.audio.render import SessionSettings, prepare_script
+from player.format.script import load_script
 
 RATE = 48000
 
@@ -96,7 +96,7 @@ def test_a_wav_as_bed_and_bell_loops_without_a_click_at_target_loudness(tmp_path
 
 
 def test_a_bell_of_your_own_is_as_loud_as_havens(tmp_path):
-    from player import mixer
+    from player.audio import mixer
 
     _bell_wav(tmp_path / "gong.wav")
     quiet = tmp_path / "quiet.wav"
@@ -150,7 +150,7 @@ def test_bad_files_are_refused_with_one_located_line(tmp_path, make, message):
 def test_cli_ambient_refuses_a_missing_file_in_one_line(tmp_path):
     from click.testing import CliRunner
 
-    from player.cli import main
+    from player.cli.app import main
 
     out = tmp_path / "t.wav"
     result = CliRunner().invoke(main, ["render", "three-minute-breathing-space", "-o", str(out),

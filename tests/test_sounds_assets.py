@@ -13,9 +13,10 @@ import soundfile
 from click.testing import CliRunner
 
 from fake_audio import FakeStream
-from player import model, sounds, synth
-from player.cli import main
-from player.render import SessionSettings, prepare_script
+from player.format import model
+from player.audio import sounds, synth
+from player.cli.app import main
+from player.audio.render import SessionSettings, prepare_script
 from test_cli_play import device  # noqa: F401 - the fake sound device fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def test_the_readme_gives_every_file_its_provenance_and_licence():
         assert row and "GPL-3.0-or-later" in row[0] and "_bell(48000" in row[0]
     assert "make audio" in text
     make = (ROOT / "Makefile").read_text("utf-8")
-    assert re.search(r"^audio: .*\n\t\$\(BIN\)/python -m player\.sounds audio$", make, re.M)
+    assert re.search(r"^audio: .*\n\t\$\(BIN\)/python -m player\.audio\.sounds audio$", make, re.M)
     pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
     assert '"audio" = "player/_builtin/audio"' in pyproject
 
@@ -100,7 +101,7 @@ def test_ocean_and_stream_beds_are_built_in_and_usable_by_name(kind):
                           steps=(model.Pause(10.0, fixed=True),))
     session = prepare_script(script, SessionSettings())
     audio = np.concatenate(list(session.mixer.blocks(65536)))
-    from player import loudness
+    from player.audio import loudness
 
     assert loudness.integrated_loudness(audio.astype(np.float64), RATE) == pytest.approx(-18, abs=0.5)
 
@@ -168,7 +169,7 @@ def test_sounds_and_list_do_not_import_numpy():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom player.cli import main\n"
+    code = ("import sys\nfrom player.cli.app import main\n"
             "try:\n    main(['sounds'])\nexcept SystemExit:\n    pass\n"
             "print('HEAVY=' + ','.join(m for m in ('numpy', 'soundfile', 'soxr') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

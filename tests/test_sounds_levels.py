@@ -10,12 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from fake_audio import FakeStream
-from player import config, loudness, model, playback
-from player.playback import FADE_S, Player
-from player.render import SessionSettings, prepare_script
-from player.sessions import breathe_script
-from player.streaming import StreamingSession
-from player.timeline import Overrides
+from player import config
+from player.audio import loudness, playback
+from player.format import model
+from player.audio.playback import FADE_S, Player
+from player.audio.render import SessionSettings, prepare_script
+from player.library.sessions import breathe_script
+from player.audio.streaming import StreamingSession
+from player.audio.timeline import Overrides
 from test_playback import fresh_streams  # noqa: F401 - autouse: a clean fake device per test
 
 RATE = 48000
@@ -59,7 +61,7 @@ def test_levels_come_from_config():
     config.set("levels.voice_db", "3")
     settings = _session_settings(None, (), None, None, None, None)
     assert settings.overrides.levels == model.Levels(voice_db=3.0, bed_db=-6.0)
-    result = CliRunner().invoke(__import__("player.cli").cli.main,
+    result = CliRunner().invoke(__import__("player.cli.app").cli.main,
                                 ["config", "set", "levels.bells_db", "20"])
     assert result.exit_code == 2
 
@@ -111,9 +113,9 @@ def test_keys_are_listed_and_steps_bounded():
 
 
 def test_the_voice_level_scales_speech(tmp_path):
-    from player.mixer import Mixer
-    from player.script import load_script
-    from player.timeline import compile_timeline, speech_requests
+    from player.audio.mixer import Mixer
+    from player.format.script import load_script
+    from player.audio.timeline import compile_timeline, speech_requests
 
     path = tmp_path / "v.yaml"
     path.write_text("title: V\nending: silence\nsteps:\n  - say: Rest here.\n    after: 1s\n")

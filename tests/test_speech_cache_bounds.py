@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from player import paths
-from player.cli import main
+from player.cli.app import main
 from player.speech import ClipRequest, synthesize
 from player.speech import cache
 
@@ -387,8 +387,8 @@ def test_cache_info_counts_only_real_clips():
 
 def test_streaming_start_path_stores_compactly_and_applies_the_cap():
     """Playback's own synthesis (hits first, then misses in order) keeps the same promises."""
-    from player.render import SessionSettings, synthesize_speech
-    from player.timeline import SpeechRequest
+    from player.audio.render import SessionSettings, synthesize_speech
+    from player.audio.timeline import SpeechRequest
 
     def stream(*texts: str) -> dict[str, np.ndarray]:
         got: dict[str, np.ndarray] = {}

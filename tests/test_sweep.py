@@ -1,6 +1,6 @@
 """The no-traceback sweep: every command and subcommand, under hostile conditions.
 
-The commands come from Click's own command tree (``player.cli.main``, walked through every
+The commands come from Click's own command tree (``player.cli.app.main``, walked through every
 group), so a new command is swept without anyone adding it here. Each runs as a real process
 (forked by tests/sweep_worker.py: real exit codes, real file descriptors, the interpreter's
 real shutdown) under each condition:
@@ -50,7 +50,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from player.cli import main
+from player.cli.app import main
 
 TESTS = Path(__file__).resolve().parent
 CAPTURE_CONF = TESTS.parents[1] / "shared" / "alsa" / "capture.conf"

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from player import loudness, synth
-from player.model import ToneSettings
+from player.audio import loudness, synth
+from player.format.model import ToneSettings
 
 RATE = 48000
 LOW, HIGH = 196.0, 294.0

@@ -282,7 +282,7 @@ def clocked_journal(tmp_path, monkeypatch):
 def test_a_program_started_today_counts_only_practice_after_its_start(clocked_journal):
     from datetime import datetime, timezone
 
-    from player import programs
+    from player.library import programs
 
     journal, clock = clocked_journal(20)  # practice at 08:00, the program started at 10:00
     with journal:
@@ -298,7 +298,7 @@ def test_a_program_started_today_counts_only_practice_after_its_start(clocked_jo
 
 
 def test_a_program_dated_back_counts_the_days_it_was_dated_to(clocked_journal):
-    from player import programs
+    from player.library import programs
 
     journal, clock = clocked_journal(19)  # practice the day before
     with journal:
@@ -313,7 +313,7 @@ def test_a_program_dated_back_counts_the_days_it_was_dated_to(clocked_journal):
 def test_a_practice_counts_when_done_for_most_of_its_length(planned, practised, counts):
     from datetime import date as d
 
-    from player import programs
+    from player.library import programs
 
     prog = programs.find_program("foundations")
     practice = programs.Practice(("mindful-breathing",), planned)
@@ -326,7 +326,7 @@ def test_a_practice_counts_when_done_for_most_of_its_length(planned, practised, 
                             programs.needed_seconds)
     assert (got.practices_done == 1) is counts
     if planned is None:  # the exercise's own length decides: half of it
-        from player import lengths
+        from player.library import lengths
 
         assert programs.needed_seconds(practice, "mindful-breathing") == pytest.approx(
             0.5 * lengths.natural("mindful-breathing"))

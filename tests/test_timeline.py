@@ -6,9 +6,10 @@ from fractions import Fraction
 
 import pytest
 
-from player import model, timeline
+from player.format import model
+from player.audio import timeline
 from player.errors import FitError
-from player.timeline import Overrides, compile_timeline, length_range
+from player.audio.timeline import Overrides, compile_timeline, length_range
 
 RATE = 48000
 

@@ -16,12 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fake_audio import FakeStream
-from player import timeline
+from player.audio import timeline
 from test_cli_play import device, runner  # noqa: F401 - fixtures shared with `haven play` tests
-from player.cli import main
+from player.cli.app import main
 from player.errors import BadInputError
-from player.render import SessionSettings, prepare_script
-from player.sessions import (
+from player.audio.render import SessionSettings, prepare_script
+from player.library.sessions import (
     RANDOM_BELL_CLEARANCE_S,
     TIMER_STRIKE_GAP_S,
     parse_every,
@@ -127,7 +127,7 @@ def test_random_bells_keep_a_minute_apart_and_from_the_ends_in_the_audio():
     assert onsets(audio) == [s + 1 for s in found]
     # Another seed, other times: the bells are not fixed.
     other = timer_script(360.0, random_count=3, rng=random.Random(17))
-    from player.timeline import compile_timeline
+    from player.audio.timeline import compile_timeline
 
     assert strikes(compile_timeline(other, lambda r: 0, rate=RATE)) != found
 
@@ -206,7 +206,7 @@ def test_open_ended_sit_counts_up_until_q_and_logs_what_was_sat(runner, device):
 
 
 def test_open_ended_script_has_a_starting_bell_and_interval_bells_only():
-    from player.timeline import compile_timeline
+    from player.audio.timeline import compile_timeline
 
     tl = compile_timeline(timer_script(None, every_s=1800.0), lambda r: 0, rate=RATE)
     assert strikes(tl) == [LEAD + k * 1800 * RATE for k in range(8)]
@@ -241,7 +241,7 @@ def test_bell_choices_take_bell_sounds_with_a_count_and_files_of_your_own(runner
                                                                           tmp_path):
     import soundfile
 
-    from player.timeline import compile_timeline
+    from player.audio.timeline import compile_timeline
 
     tl = compile_timeline(timer_script(120.0, start_bell="low-bowl:2", end_bell="high-bowl"),
                           lambda r: 0, rate=RATE)
@@ -263,7 +263,7 @@ def test_the_display_counts_an_open_ended_sit_up():
 
     from rich.console import Console
 
-    from player.display import SessionDisplay, Snapshot
+    from player.audio.display import SessionDisplay, Snapshot
 
     def shown(open_ended):
         snap = Snapshot(title="Open-ended sitting", section="Sitting", position_s=75.0,

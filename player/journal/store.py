@@ -1579,7 +1579,7 @@ class Journal:
             totals.setdefault(epoch + timedelta(days=day), {})[exercise] = float(seconds)
         return totals
 
-    # -- programs (``player.programs``: which program runs, and its check-ins) --
+    # -- programs (``player.library.programs``: which program runs, and its check-ins) --
 
     def running_program(self) -> ProgramRun | None:
         """The program that is running (started and not stopped), if any."""

@@ -3,7 +3,7 @@
 ``figures.build`` counts everything (the ``--json`` output; no plotting library), ``charts``
 draws the charts with matplotlib as inline SVG (imported only here, so start-up elsewhere is
 unchanged), ``page`` puts figures, charts and tables into the page. ``command`` is the Click
-command ``player.cli`` registers.
+command ``player.cli.app`` registers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``haven report`` command (registered by ``player.cli``).
+"""The ``haven report`` command (registered by ``player.cli.app``).
 
 On the start-up path of ``haven --help``: imports only click at module level; the journal,
 the figures and matplotlib are imported when the command runs.
@@ -42,7 +42,7 @@ def report(since: str | None, program: bool, notes: bool, output: str | None, as
       haven report --since 12w --json
     """
     from player import files
-    from player.cli_journal import _now, _reader
+    from player.cli.journal import _now, _reader
     from player.config import load_config
     from player.report import figures
 

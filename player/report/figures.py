@@ -97,7 +97,7 @@ def _stop_day(run, day_starts_at: int) -> date:
 
 
 def _find_program(name: str):
-    from player import programs
+    from player.library import programs
 
     try:
         return programs.find_program(name)
@@ -322,7 +322,7 @@ def _completion(totals: dict[str, Any]) -> dict[str, Any]:
 
 
 def _program(journal, run, program, rules: R.Rules, today: date, notes: bool) -> dict[str, Any]:
-    from player import programs as P
+    from player.library import programs as P
 
     ds = rules.day_starts_at
     last = _program_end(run, program, today, ds)

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from player import loudness
+from player.audio import loudness
 
 # Loudness of a finished clip at volume 1.0 (the mixer's 0 dB voice level).
 VOICE_REF_LUFS = -23.0
@@ -58,7 +58,7 @@ def finish_clip(samples: np.ndarray, rate: int, volume: float = 1.0) -> np.ndarr
     two agree within 0.001 LU over the built-in library, and it saves filtering the clip
     twice (half of this function's cost, which is most of a clip's after synthesis: P4).
     """
-    from player.limiter import TruePeakLimiter
+    from player.audio.limiter import TruePeakLimiter
 
     x = np.asarray(samples, dtype=np.float32)
     if x.size == 0 or volume <= 0:

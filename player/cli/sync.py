@@ -1,7 +1,7 @@
 """Files for the user's other tools: ``haven remind`` (a calendar file) and ``haven feed`` (a
-private podcast feed), for ``player.cli`` to register (``COMMANDS``).
+private podcast feed), for ``player.cli.app`` to register (``COMMANDS``).
 
-Thin commands: parse options, call ``player.reminders`` or ``player.feed``, write with
+Thin commands: parse options, call ``player.library.reminders`` or ``player.library.feed``, write with
 ``player.files``, print one summary line. Only click is imported at module level (this module
 is on the start-up path of ``haven --help``). Nothing here uses the network.
 """
@@ -20,14 +20,15 @@ NO_PROGRAM_HINT = "'haven program start NAME' begins one"
 
 
 def _now():
-    from player import cli_journal
+    from player.cli import journal as cli_journal
 
     return cli_journal._now()
 
 
 def _running_state(now):
     """The running program's state (None when none runs); the journal is only read."""
-    from player import cli_journal, programs
+    from player.cli import journal as cli_journal
+    from player.library import programs
 
     with cli_journal._open_journal(readonly=True) as journal:
         return programs.program_state(journal, now)
@@ -58,7 +59,7 @@ def remind(at: str, days: str | None, use_program: bool, before: int, title: str
     Times are local ("floating"): 07:30 stays 07:30 wherever you are. Importing a newer file
     updates the events of an older one instead of adding them twice.
     """
-    from player import reminders
+    from player.library import reminders
     from player.files import write_output
 
     when = reminders.parse_time(at)
@@ -119,7 +120,7 @@ def feed(folder: str, exercises: tuple[str, ...], program_name: str | None, minu
     longer chosen. Nothing is served or sent: sync DIR with your own tools.
     """
     from player import plan
-    from player import feed as feeds
+    from player.library import feed as feeds
 
     if program_name is not None and exercises:
         raise BadInputError("give exercises or --program NAME, not both")
@@ -133,7 +134,7 @@ def feed(folder: str, exercises: tuple[str, ...], program_name: str | None, minu
 
     settings_for(minutes)  # bad options fail before any work
     if program_name is not None:
-        from player import programs
+        from player.library import programs
 
         program = programs.find_program(program_name)
         state = _running_state(_now())

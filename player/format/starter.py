@@ -16,7 +16,7 @@ from pathlib import Path
 from player import paths
 from player.errors import BadInputError, NotFoundError
 from player.files import FileAccessError, read_regular
-from player.model import ID_RE  # the one id pattern
+from player.format.model import ID_RE  # the one id pattern
 from player.printable import printable
 
 MAX_ID_CHARS = 100
@@ -126,7 +126,7 @@ def check_new_id(name: str) -> str:
 
 
 def _builtin_script(template: str) -> Path:
-    from player.library import find_by_id
+    from player.library.catalog import find_by_id
 
     folder = paths.builtin_dir("scripts")
     known = {p.stem: p for p in sorted(folder.glob("*.yaml"))}
@@ -136,7 +136,7 @@ def _builtin_script(template: str) -> Path:
 
 def _read_builtin(source: Path) -> str:
     """A built-in exercise's text, read like every other script (bounded, regular files only)."""
-    from player.script import MAX_FILE_BYTES
+    from player.format.script import MAX_FILE_BYTES
 
     try:
         data = read_regular(source, limit=MAX_FILE_BYTES, what="script file", error=BadInputError)

@@ -2,7 +2,7 @@
 
 Built from the loader's own key lists and limits so the two cannot drift; the loader stays
 the authority (it also checks things a schema cannot, like params used in text). Run
-``python -m player.schema > player/script.schema.json`` to refresh the shipped copy.
+``python -m player.format.schema > player/script.schema.json`` to refresh the shipped copy.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from player import model
-from player import script as s
-from player.durations import DURATION_STRING_PATTERN, MAX_DURATION_S
-from player.patterns import BUILTIN_PATTERNS, MAX_PHASE_S, PATTERN_KEYS, PATTERN_STRING_PATTERN
-from player.sounds import BUILTIN_BELLS
+from player.format import model
+from player.format import script as s
+from player.format.durations import DURATION_STRING_PATTERN, MAX_DURATION_S
+from player.format.patterns import BUILTIN_PATTERNS, MAX_PHASE_S, PATTERN_KEYS, PATTERN_STRING_PATTERN
+from player.audio.sounds import BUILTIN_BELLS
 
 SCHEMA_ID = "https://haven.invalid/schema/script-v1.json"
 

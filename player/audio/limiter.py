@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from player import loudness
+from player.audio import loudness
 
 # Aim this far under the ceiling: the gain changes a little within the interpolation
 # window, so the output's true peak can differ from the estimate by a few hundredths of a dB.

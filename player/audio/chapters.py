@@ -1,6 +1,6 @@
 """Chapters inside rendered audio files: sections become chapters a player can jump between.
 
-WAV carries them as a RIFF ``cue `` list (``player.render.add_wav_chapters``); this module
+WAV carries them as a RIFF ``cue `` list (``player.audio.render.add_wav_chapters``); this module
 writes the other formats' own kinds, into a file libsndfile has finished:
 
 * FLAC and Ogg Vorbis: Vorbis comments after the "chapter extension" convention that
@@ -40,7 +40,7 @@ class Mark:
 
 
 def marks(chapters: Iterable, rate: int, frames: int) -> list[Mark]:
-    """Chapters (``player.timeline.Chapter``: ``start`` in samples at ``rate``) as marks that
+    """Chapters (``player.audio.timeline.Chapter``: ``start`` in samples at ``rate``) as marks that
     end where the next begins and the last at ``frames``; chapters past the end are dropped."""
     starts = [(c.start, c.title) for c in chapters if 0 <= c.start < max(frames, 1)]
     out = []

@@ -9,7 +9,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from player.model import Pattern
+from player.format.model import Pattern
 
 MAX_PHASE_S = 60.0
 MIN_BPM = 1.0

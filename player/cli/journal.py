@@ -1,5 +1,5 @@
 """Journal and settings commands: ``log``, ``stats``, ``streak``, ``calendar``, ``export``,
-``import`` and ``config``, for ``player.cli`` to register (``register(group)``).
+``import`` and ``config``, for ``player.cli.app`` to register (``register(group)``).
 
 Commands are thin: parse options, call one core function, print. They raise ``HavenError``
 subclasses, which the main CLI turns into ``haven: error: …`` and an exit code. This module is
@@ -109,7 +109,7 @@ def log(ctx: click.Context, since: str | None, limit: int | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print the new record as JSON.")
 def log_add(exercise, minutes, at, note, mood_before, mood_after, title, category, as_json) -> None:
     """Record practice done elsewhere, e.g. `haven log add sitting --minutes 20`."""
-    from player import library
+    from player.library import catalog as library
     from player.journal import store
 
     _check_minutes(minutes)
@@ -136,7 +136,7 @@ def _suggest_exercise(exercise: str, session_id: str) -> None:
     elsewhere has names of its own)."""
     import difflib
 
-    from player import library
+    from player.library import catalog as library
 
     ids = list(library.script_paths())
     squash = {i.replace("-", ""): i for i in ids}

@@ -47,7 +47,8 @@ def lines(now: datetime) -> list[str]:
 def _today(now: datetime) -> list[str]:
     """Today's practice in the running program (from ``haven today --list``), or nothing."""
     try:
-        from player import cli_journal, cli_programs, programs
+        from player.cli import journal as cli_journal, programs as cli_programs
+        from player.library import programs
 
         with cli_journal._open_journal(readonly=True) as journal:
             state = programs.program_state(journal, now)
@@ -66,7 +67,7 @@ def _streak(now: datetime) -> str | None:
     """``Streak: 3 days (longest 5).`` once anything was practised; None before, or when
     streaks are hidden (``show_streaks = false``)."""
     try:
-        from player import cli_journal
+        from player.cli import journal as cli_journal
         from player.journal import reports
 
         ctx = reports.load_context(now=now, opener=cli_journal._reader, detail=False)

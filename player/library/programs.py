@@ -53,7 +53,7 @@ Rules:
 Problems are reported exactly like script errors, one line each, ``file:line:col: path:
 message``, e.g. ``calm.yaml:9:22: weeks[0].days[1].minutes: must be a number between 0.5 and
 240 (got ten)``; the reading itself (size limits, UTF-8, no anchors, aliases or tags) is the
-script loader's (``player.script.load_located``).
+script loader's (``player.format.script.load_located``).
 
 Counting progress
 -----------------
@@ -96,9 +96,9 @@ from typing import Any, Callable, Collection, Mapping
 
 from player import paths
 from player.errors import BadInputError, NotFoundError
-from player.model import ID_RE  # the one id pattern
+from player.format.model import ID_RE  # the one id pattern
 from player.printable import printable
-from player.script import (
+from player.format.script import (
     Checks,
     LocatedValue,
     check_file_id,
@@ -240,7 +240,7 @@ def load_program_text(
 def _known(exercises: Collection[str] | None) -> Collection[str]:
     if exercises is not None:
         return exercises
-    from player import library
+    from player.library import catalog as library
 
     return library.script_paths()
 
@@ -311,7 +311,7 @@ class _Builder(Checks):
 
     def intro(self, v: LocatedValue, path: str, folder: Path) -> str:
         """An exercise id as it is, or a script file beside the program as an absolute path."""
-        from player.library import looks_like_path
+        from player.library.catalog import looks_like_path
 
         if v.kind == "str" and not looks_like_path(v.value):
             return self.exercise(v, path)
@@ -443,14 +443,14 @@ class ProgramInfo:
 
 def program_paths() -> dict[str, tuple[Path, str]]:
     """Every known program id -> (path, source); your own programs shadow built-in ones."""
-    from player.library import shadowed_files
+    from player.library.catalog import shadowed_files
 
     return shadowed_files(paths.builtin_dir("programs"), paths.user_programs_dir())
 
 
 def resolve_program(name: str) -> Path:
     """The file for NAME: a path to a ``.yaml`` file, or a user or built-in program id."""
-    from player.library import find_by_id, given_path, looks_like_path
+    from player.library.catalog import find_by_id, given_path, looks_like_path
 
     if looks_like_path(name):
         return given_path(name, "program")  # a folder or pipe: the reader says what it is
@@ -466,7 +466,7 @@ def find_program(name: str) -> Program:
 def check_intros(program: Program) -> None:
     """Load every week's introduction script (a file's own problems raise ``ScriptError``);
     ``haven program validate`` runs this, loading a program only checks the files exist."""
-    from player import library
+    from player.library import catalog as library
 
     for week in program.weeks:
         if week.intro is not None:
@@ -747,10 +747,10 @@ def counted_from(run, day_starts_at: int) -> str | None:
 def needed_seconds(practice: Practice, exercise: str) -> float:
     """The seconds of ``exercise`` a day needs to count as doing ``practice``: ``MOST`` of
     its planned length, which is the practice's ``minutes``, or else the exercise's own
-    length at its default minutes (``player.lengths``; 0 when it cannot be worked out)."""
+    length at its default minutes (``player.library.lengths``; 0 when it cannot be worked out)."""
     if practice.minutes:
         return MOST * practice.minutes * 60.0
-    from player import lengths
+    from player.library import lengths
 
     natural = lengths.natural(exercise)
     return MOST * natural if natural else 0.0
@@ -810,7 +810,7 @@ def parse_start_day(text: str | None, today: date) -> date:
 
 def start(journal, name: str, on: str | None, now: datetime, config=None) -> ProgramState:
     """Start program NAME from practice day ``on`` (default today); returns its state."""
-    from player.library import looks_like_path
+    from player.library.catalog import looks_like_path
 
     if looks_like_path(name):
         # A running program is remembered by id, so it must be one `haven program list` shows.

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterable, Sequence
 
-from player import model
-from player.durations import spelled_length
+from player.format import model
+from player.format.durations import spelled_length
 from player.errors import FitError
 
 # Silence before the first step, so the voice never starts on the first sample.
@@ -110,7 +110,7 @@ class BreatheEvent:
 class BellEvent:
     strikes: tuple[int, ...]  # sample position of each strike
     closing: bool = False
-    sound: str | None = None  # None: Haven's bowl (see player.sounds)
+    sound: str | None = None  # None: Haven's bowl (see player.audio.sounds)
 
     @property
     def start(self) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from player import paths
 from player.errors import CacheError, HavenError, NotFoundError, ScriptError
-from player.model import CATEGORIES, ID_RE
+from player.format.model import CATEGORIES, ID_RE
 from player.printable import one_line, printable
 
 
@@ -193,7 +193,7 @@ def _cached_header(path: Path, cache: dict, fresh: dict) -> dict:
     if stamp is not None and _valid_entry(entry, stamp):
         fresh[key] = entry
         return entry["head"]
-    from player.script import load_header  # imports yaml: only when a file changed
+    from player.format.script import load_header  # imports yaml: only when a file changed
 
     head = load_header(path)
     if stamp is not None:
@@ -245,6 +245,6 @@ def list_scripts(category: str | None = None) -> list[ScriptInfo]:
 
 def load(name: str, params: dict[str, str] | None = None):
     """Resolve NAME and load it as a validated Script."""
-    from player.script import load_script
+    from player.format.script import load_script
 
     return load_script(resolve(name), params=params)

@@ -1,4 +1,4 @@
-"""Load exercise scripts (format version 1, see the script-format spec) into ``player.model``.
+"""Load exercise scripts (format version 1, see the script-format spec) into ``player.format.model``.
 
 Scripts come from users and from the internet, so loading is defensive: UTF-8 only, at most
 1 MiB, YAML safe loading without anchors, aliases or object tags, bounded nesting and size.
@@ -34,15 +34,15 @@ from yaml.composer import Composer
 from yaml.events import AliasEvent, StreamEndEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from player import model
-from player.durations import parse_duration
+from player.format import model
+from player.format.durations import parse_duration
 from player.errors import BadInputError, ScriptError
 from player.files import read_regular
-from player.model import ID_PATTERN  # the one id pattern
-from player.patterns import PATTERN_KEYS, REQUIRED_PHASES, check_phase, parse_pattern
+from player.format.model import ID_PATTERN  # the one id pattern
+from player.format.patterns import PATTERN_KEYS, REQUIRED_PHASES, check_phase, parse_pattern
 from player.printable import printable
 
-# --- The format's vocabulary: shared with player.schema so the two cannot drift. ---
+# --- The format's vocabulary: shared with player.format.schema so the two cannot drift. ---
 
 FORMAT_VERSION = 1
 TOP_LEVEL_KEYS = (
@@ -175,7 +175,7 @@ def load_script_text(
 
 # ======================================================================= for other formats
 #
-# Programs (``player.programs``) are YAML files with the same guarantees as scripts: the same
+# Programs (``player.library.programs``) are YAML files with the same guarantees as scripts: the same
 # limits, the same refusal of anchors, aliases and tags, and errors in the same one-line
 # ``file:line:col: path: message`` form. They reuse this machinery rather than a second loader.
 
@@ -714,7 +714,7 @@ class _Checks:
     """Typed, located checks of one value each: what every Haven YAML format is built from.
 
     Each check returns the value in its Python form or raises a ``ScriptError`` at the
-    value's line and column with its document path. ``player.programs`` builds on these too.
+    value's line and column with its document path. ``player.library.programs`` builds on these too.
     """
 
     def __init__(self, file: str):
@@ -1080,7 +1080,7 @@ class _Builder(_Checks):
     def sound(self, v: _V, path: str, kind: str = "bed") -> str | None:
         """A sound by name: a built-in one, or a file in the user's sounds folder (read now,
         so an unreadable, silent or too-short one is an error located here)."""
-        from player import sounds
+        from player.audio import sounds
 
         if v.kind == "null":
             return None
@@ -1092,7 +1092,7 @@ class _Builder(_Checks):
 
     def sound_file(self, v: _V, path: str, kind: str, ref: str | None = None) -> str:
         """A sound file (a path, relative to the script's folder, ``~`` allowed), read now."""
-        from player import sounds
+        from player.audio import sounds
         from player.errors import HavenError
 
         if ref is None:

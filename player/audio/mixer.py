@@ -34,8 +34,8 @@ from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
-from player import loudness, synth
-from player.timeline import AMBIENT_FADE_S, SpeechRequest, Timeline
+from player.audio import loudness, synth
+from player.audio.timeline import AMBIENT_FADE_S, SpeechRequest, Timeline
 
 # Loudness each source is set to, before the session gain, when its level is 0 dB.
 # The session gain then moves the whole mix to the target, so only the differences matter.
@@ -141,7 +141,7 @@ def _tone_level(phases: tuple, tones, rate: int, hop: int) -> tuple[float, np.nd
     Each track alone sits ``level_db`` below the voice reference. Cached: playback rebuilds
     its mixer as speech arrives, and the hop powers are the costly part.
     """
-    from player import memo
+    from player.audio import memo
 
     def make() -> np.ndarray:
         track = synth.ToneTrack(phases, tones, rate)
@@ -152,7 +152,7 @@ def _tone_level(phases: tuple, tones, rate: int, hop: int) -> tuple[float, np.nd
         amp = _amp(VOICE_REF_LUFS + tones.level_db - track_lufs)
         return np.concatenate(([amp, first, last], powers))
 
-    # Also kept on disk (player.memo): ~0.15 s per track, before a session's first audio.
+    # Also kept on disk (player.audio.memo): ~0.15 s per track, before a session's first audio.
     packed = memo.cached_array("tone-level", (phases, tones, rate, hop), make)
     powers = packed[3:]
     powers.setflags(write=False)
@@ -170,7 +170,7 @@ def _bed_amp(bed: "synth.NoiseBed", level_db: float) -> float:
 
 def _bell_samples(rate: int, sound: str | None) -> np.ndarray:
     """The strike of a bell sound (None: Haven's bowl), mono float32 at ``rate``."""
-    from player import sounds
+    from player.audio import sounds
 
     return sounds.bell_samples(synth.DEFAULT_BELL if sound is None else sound, rate)
 
@@ -178,11 +178,11 @@ def _bell_samples(rate: int, sound: str | None) -> np.ndarray:
 def _bell_amp(rate: int, sound: str | None = None) -> tuple[float, np.ndarray]:
     """The bell's amplitude (its first 400 ms block sets its level) and its K-energy cumsum.
 
-    Haven's own bells are kept on disk too (player.memo): filtering the 10 s strike costs
+    Haven's own bells are kept on disk too (player.audio.memo): filtering the 10 s strike costs
     ~0.2 s. A sound of the listener's is measured the same way, so every bell sits at
     ``BELL_LEVEL_DB`` whatever its recording level.
     """
-    from player import memo
+    from player.audio import memo
 
     def make() -> np.ndarray:
         bell = _bell_samples(rate, sound)
@@ -221,7 +221,7 @@ def _strikes_by_sound(timeline: Timeline) -> dict[str | None, list[int]]:
 def _bed(sound: str, rate: int):
     if sound in synth.NOISE_KINDS:
         return synth.NoiseBed(sound, rate)
-    from player import sounds
+    from player.audio import sounds
 
     return sounds.bed(sound, rate)
 
@@ -506,7 +506,7 @@ def limited_blocks(
     while speech is being synthesized) works as long as the caller only asks for blocks that
     are already final. The limiter gives the same samples for any block size.
     """
-    from player.limiter import TruePeakLimiter
+    from player.audio.limiter import TruePeakLimiter
 
     limiter = TruePeakLimiter(
         source.rate, channels=source.channels, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP

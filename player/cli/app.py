@@ -15,7 +15,7 @@ import click
 
 from player import __version__
 from player.care import CRISIS_LINES
-from player.durations import clock
+from player.format.durations import clock
 from player.errors import BadInputError, HavenError
 
 HELP = """Haven: offline, voice-guided meditation, breathing and self-compassion exercises.
@@ -235,8 +235,8 @@ def session_options(func):
 @click.pass_context
 def main(ctx: click.Context, traceback: bool) -> None:
     ctx.meta["haven.traceback"] = traceback
-    if ctx.invoked_subcommand is None:  # `haven` alone: a short welcome (player.welcome)
-        from player import cli_journal, welcome
+    if ctx.invoked_subcommand is None:  # `haven` alone: a short welcome (player.cli.welcome)
+        from player.cli import journal as cli_journal, welcome
 
         _report("\n".join(welcome.lines(cli_journal._now())))
 
@@ -260,8 +260,8 @@ def completion(shell: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_cmd(category: str | None, as_json: bool) -> None:
     """List the built-in exercises and your own."""
-    from player import library
-    from player.model import CATEGORIES
+    from player.library import catalog as library
+    from player.format.model import CATEGORIES
 
     if category is not None and category not in CATEGORIES:
         raise BadInputError(f"--category must be one of {', '.join(CATEGORIES)}")
@@ -272,7 +272,8 @@ def list_cmd(category: str | None, as_json: bool) -> None:
     if not scripts:
         click.echo("No exercises found." if category is None else f"No {category} exercises.")
         return
-    from player import layout, lengths
+    from player import layout
+    from player.library import lengths
     from player.printable import one_line
 
     found = lengths.ranges({s.id: s.path for s in scripts if not s.problem})
@@ -322,8 +323,8 @@ def _stop_the_other_session(holder) -> bool:
 
 def _remember_lengths(name: str, shortest: float, natural: float, longest: float) -> None:
     """Keep `show`'s measured length range for `haven list` (best effort)."""
-    from player import lengths
-    from player.library import resolve
+    from player.library import lengths
+    from player.library.catalog import resolve
 
     try:
         lengths.remember(resolve(name), shortest, natural, longest)
@@ -339,7 +340,7 @@ def show(name, minutes, params, voice, speed, ambient, loudness, as_json) -> Non
     """Show an exercise: sections, planned length and the range --minutes can reach."""
     from player import plan
     from player.printable import printable
-    from player.timeline import length_range
+    from player.audio.timeline import length_range
 
     settings = _session_settings(minutes, params, voice, speed, ambient, loudness)
     # The exercise itself (not its bedtime version): its lengths are what `list` shows.
@@ -410,9 +411,9 @@ def show(name, minutes, params, voice, speed, ambient, loudness, as_json) -> Non
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Parameter values to check with.")
 def validate(files: tuple[str, ...], params) -> None:
     """Check scripts against the format: FILE is a path or an exercise id."""
-    from player import library
+    from player.library import catalog as library
     from player.printable import printable
-    from player.script import load_script
+    from player.format.script import load_script
 
     values = _parse_params(params)
     bad = 0
@@ -434,7 +435,7 @@ def validate(files: tuple[str, ...], params) -> None:
               help="Write to this file instead of printing.")
 def schema(output: str | None) -> None:
     """Print the JSON Schema of the script format (for editor autocompletion)."""
-    from player.schema import script_json_schema
+    from player.format.schema import script_json_schema
 
     text = json.dumps(script_json_schema(), indent=2) + "\n"
     if output is not None:
@@ -467,7 +468,7 @@ def render(name, output, audio_format, minutes, params, voice, speed, ambient, l
            sample_rate, quiet, sleep, tail) -> None:
     """Render an exercise to an audio file."""
     from player import plan
-    from player.render import check_output, prepare_script, render_to_file
+    from player.audio.render import check_output, prepare_script, render_to_file
 
     how = check_output(output, audio_format)  # a bad name or place fails before any work
     settings = _session_settings(minutes, params, voice, speed, ambient, loudness, int(sample_rate))
@@ -554,7 +555,7 @@ def playback_options(func):
 def _play(script, settings, *, exercise, device, quiet, no_captions, dim, checkin,
           buffer_seconds, script_controls, open_ended=False) -> None:
     """Play a built session and turn its outcome into output and an exit code."""
-    from player.playback import parse_script_controls, play
+    from player.audio.playback import parse_script_controls, play
 
     if checkin is None:
         try:
@@ -655,7 +656,7 @@ def breathe(pattern, minutes, bpm, ramp_to, cues, ambient, loudness, device, qui
             dim, checkin, buffer_seconds, script_controls) -> None:
     """A breathing pacer: PATTERN is a name (coherent, box, 4-7-8, ...) or seconds like 4-6 or
     4-7-8 (default coherent)."""
-    from player.sessions import breathe_script
+    from player.library.sessions import breathe_script
 
     script = breathe_script(pattern, minutes=minutes, bpm=bpm, ramp_to=ramp_to, cues=cues)
     settings = _session_settings(None, (), None, None, ambient, loudness)
@@ -694,7 +695,7 @@ def timer(minutes, every, bells, random_count, prepare, start_bell, end_bell, in
     import dataclasses
     import random
 
-    from player import sessions
+    from player.library import sessions
 
     given = {
         "minutes": minutes, "every": every, "bells": bells, "random": random_count,
@@ -728,11 +729,11 @@ def timer(minutes, every, bells, random_count, prepare, start_bell, end_bell, in
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sounds_cmd(play_name, device, as_json) -> None:
     """List the background sounds and bells, Haven's and your own, or hear one."""
-    from player import sounds
+    from player.audio import sounds
 
     if play_name is not None:
-        from player.playback import play
-        from player.render import SessionSettings
+        from player.audio.playback import play
+        from player.audio.render import SessionSettings
 
         script = sounds.preview_script(play_name)
         result = play(script, SessionSettings(), device=device, quiet=True, record=False,
@@ -759,7 +760,7 @@ def sounds_cmd(play_name, device, as_json) -> None:
 def devices(as_json: bool) -> None:
     """List the audio outputs Haven can play to (use a number or name with --device)."""
     from player.errors import AudioDeviceError
-    from player.playback import FIX_NO_DEVICE, output_devices
+    from player.audio.playback import FIX_NO_DEVICE, output_devices
 
     found = output_devices()
     if as_json:
@@ -809,7 +810,7 @@ def voices(engine: str | None, as_json: bool) -> None:
 @main.command()
 def doctor() -> None:
     """Check the speech engine, audio libraries, devices and folders; print fixes."""
-    from player.doctor import run_checks
+    from player.cli.doctor import run_checks
 
     problems = 0
     limits = []
@@ -874,7 +875,7 @@ def cache_clear() -> None:
 
 def _register_journal_commands() -> None:
     """Journal and settings commands live in their own module; add them to the group."""
-    from player import cli_journal
+    from player.cli import journal as cli_journal
 
     for command in cli_journal.COMMANDS:
         main.add_command(command)
@@ -885,7 +886,7 @@ _register_journal_commands()
 
 def _register_program_commands() -> None:
     """Programs (`program`, `today`) and `new` live in their own module; add them too."""
-    from player import cli_programs
+    from player.cli import programs as cli_programs
 
     for command in cli_programs.COMMANDS:
         main.add_command(command)
@@ -905,8 +906,8 @@ _register_report_command()
 
 
 def _register_sync_commands() -> None:
-    """`remind` (a calendar file) and `feed` (a private podcast feed) live in player.cli_sync."""
-    from player import cli_sync
+    """`remind` (a calendar file) and `feed` (a private podcast feed) live in player.cli.sync."""
+    from player.cli import sync as cli_sync
 
     for command in cli_sync.COMMANDS:
         main.add_command(command)

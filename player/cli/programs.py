@@ -1,8 +1,8 @@
 """Program commands, today's practice and starter scripts: ``haven program``, ``haven today``
-and ``haven new``, for ``player.cli`` to register (``COMMANDS``).
+and ``haven new``, for ``player.cli.app`` to register (``COMMANDS``).
 
-Thin commands: parse options, call one core function (``player.programs``,
-``player.starter``), print. Errors are ``HavenError`` subclasses, which the main CLI turns into
+Thin commands: parse options, call one core function (``player.library.programs``,
+``player.format.starter``), print. Errors are ``HavenError`` subclasses, which the main CLI turns into
 ``Error: …`` and an exit code. This module is on the start-up path of ``haven --help``: only
 click is imported at module level.
 """
@@ -40,7 +40,7 @@ TREND_COLUMNS = 8  # check-ins shown side by side in `haven program status`
 
 def _now() -> datetime:
     """Now, as the journal commands see it (tests replace ``cli_journal._now``)."""
-    from player import cli_journal
+    from player.cli import journal as cli_journal
 
     return cli_journal._now()
 
@@ -48,7 +48,7 @@ def _now() -> datetime:
 def _open_journal(readonly: bool = False):
     """The user's journal; ``readonly`` where a command only reads (works before anything is
     recorded and in a read-only ``HAVEN_HOME``; a write then says why it cannot be made)."""
-    from player import cli_journal
+    from player.cli import journal as cli_journal
 
     return cli_journal._open_journal(readonly=readonly)
 
@@ -93,7 +93,7 @@ def program() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def program_list(as_json: bool) -> None:
     """The built-in programs and your own (* marks yours)."""
-    from player import programs
+    from player.library import programs
 
     found = programs.list_programs()
     if as_json:
@@ -119,7 +119,7 @@ def program_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def program_show(name: str, as_json: bool) -> None:
     """A program week by week: its intentions and practices (NAME is an id or a file)."""
-    from player import programs
+    from player.library import programs
 
     prog = programs.find_program(name)
     if as_json:
@@ -157,7 +157,8 @@ def _practice_runs(practices) -> str:
 @click.option("--on", "on", metavar="DATE", help="First day: 2026-11-20, today (default), tomorrow or yesterday.")
 def program_start(name: str, on: str | None) -> None:
     """Begin a program; `haven today` then says what is due each day."""
-    from player import care, programs
+    from player import care
+    from player.library import programs
 
     with _open_journal() as journal:
         state = programs.start(journal, name, on, _now())
@@ -178,10 +179,10 @@ def program_start(name: str, on: str | None) -> None:
 
 
 @program.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys from `player.programs.status_report`).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys from `player.library.programs.status_report`).")
 def program_status(as_json: bool) -> None:
     """How the running program is going: week by week, and how check-in ratings changed."""
-    from player import programs
+    from player.library import programs
 
     with _open_journal(readonly=True) as journal:
         state = programs.program_state(journal, _now())
@@ -211,7 +212,7 @@ def _headline(state) -> str:
 
 
 def _status_text(state) -> str:
-    from player import programs
+    from player.library import programs
     from player.printable import printable
 
     p = state.progress
@@ -260,7 +261,8 @@ def _trend_lines(state) -> list[str]:
     """Each check-in item's ratings, one row per item, and its change from the first rating
     to the latest, in words that follow the item's direction; the last few check-ins only,
     so it fits 80 columns however long the program runs."""
-    from player import care, programs
+    from player import care
+    from player.library import programs
 
     shown = state.checkins[-TREND_COLUMNS:]
     labels = {c.number: c.short for c in programs.all_checkpoints(state.program)}
@@ -312,7 +314,7 @@ def program_stop() -> None:
 @click.argument("files", nargs=-1, required=True)
 def program_validate(files: tuple[str, ...]) -> None:
     """Check program files against the format: FILE is a path or a program id."""
-    from player import programs
+    from player.library import programs
 
     bad = 0
     for name in files:
@@ -338,7 +340,7 @@ def program_validate(files: tuple[str, ...]) -> None:
 @click.pass_context
 def today(ctx: click.Context, list_only: bool, no_checkin: bool, no_intro: bool) -> None:
     """Say what today's practice is in the running program, and play it."""
-    from player import programs
+    from player.library import programs
 
     # Opened as reading commands open it: writable where the journal can be written (answers
     # are saved), read-only in a read-only HAVEN_HOME, where `today` still says what is due
@@ -430,7 +432,8 @@ def _checkin(journal, state) -> list:
 
     Returns the concerns the answers raised (``player.care``), after showing the care note.
     """
-    from player import care, programs, prompts
+    from player import care, prompts
+    from player.library import programs
 
     items = state.program.checkin_items
     which = "either question" if len(items) == 1 else "any question"
@@ -454,7 +457,8 @@ def _checkin(journal, state) -> list:
 
 def _reflect(journal, state) -> None:
     """Ask the reflection question of the week that has ended; Enter skips (kept too)."""
-    from player import programs, prompts
+    from player.library import programs
+    from player import prompts
 
     week = state.reflection_due
     _echo(f"\nLooking back on week {week.number} ({week.title}):")
@@ -496,7 +500,7 @@ def _render_hint(exercise: str, minutes: float | None) -> str:
 
 def _output_problem() -> str | None:
     """Why sound cannot play here (no PortAudio, no output device), or None when it can."""
-    from player import doctor
+    from player.cli import doctor
 
     for check in (doctor.check_portaudio(), doctor.check_output_devices()):
         if not check.ok:
@@ -507,7 +511,7 @@ def _output_problem() -> str | None:
 def _play(ctx: click.Context, exercise: str, minutes: float | None, what: str | None = None) -> None:
     """Play one exercise as `haven play` does (``cli.play_exercise``: the session planned by
     ``player.plan``, then played)."""
-    from player import cli as haven_cli
+    from player.cli import app as haven_cli
 
     problem = _output_problem()
     if problem is not None:
@@ -534,7 +538,7 @@ def new(name: str, template: str | None, replace: bool) -> None:
     """
     import shlex
 
-    from player import starter
+    from player.format import starter
 
     made = starter.new_script(name, template, replace=replace)
     what = f"a copy of '{made.template}'" if made.template else "a commented starter script"

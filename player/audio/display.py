@@ -15,7 +15,7 @@ import bisect
 import math
 import time
 
-from player.durations import clock
+from player.format.durations import clock
 from dataclasses import dataclass
 
 # Show a spoken line this long after it ends, so short sentences can be read.

@@ -149,14 +149,14 @@ class Planned:
     """A practice of a program on the day it is planned for."""
 
     day: date
-    week: object  # player.programs.Week
+    week: object  # player.library.programs.Week
     week_index: int
     index: int  # the practice's place in its week
-    practice: object  # player.programs.Practice
+    practice: object  # player.library.programs.Practice
 
 
 def schedule(progress) -> list[Planned]:
-    """The practices of a program not done yet (``progress``: ``player.programs.Progress``),
+    """The practices of a program not done yet (``progress``: ``player.library.programs.Progress``),
     each on its planned day: a week's remaining practices fall on its next days in order, one
     a day from today (from tomorrow once today's practice is done), as ``haven today`` would
     offer them; the week's other days are free, and practices that no longer fit in their
@@ -178,10 +178,10 @@ def schedule(progress) -> list[Planned]:
 
 def program_events(state, at: time) -> list[Event]:
     """The running program's remaining practice days (see :func:`schedule`) and check-ins,
-    from ``state`` (``player.programs.ProgramState``) on its practice day
+    from ``state`` (``player.library.programs.ProgramState``) on its practice day
     ``state.progress.today``. A check-in on a practice day is named in that day's event, one
     on another day has its own event; one due already and not answered is offered today."""
-    from player import programs
+    from player.library import programs
 
     p = state.progress
     program = state.program

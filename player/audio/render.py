@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from player import model
+from player.format import model
 from player.errors import BadInputError, HavenError
-from player.timeline import (
+from player.audio.timeline import (
     Overrides,
     SpeechRequest,
     Timeline,
@@ -61,7 +61,7 @@ class SessionSettings:
 class PreparedSession:
     script: model.Script
     timeline: Timeline
-    mixer: "object"  # player.mixer.Mixer (imported lazily: it pulls in numpy)
+    mixer: "object"  # player.audio.mixer.Mixer (imported lazily: it pulls in numpy)
     settings: SessionSettings
 
 
@@ -111,7 +111,7 @@ def prepare_script(
     progress: Callable[[int, int], None] | None = None,
 ) -> PreparedSession:
     """Synthesize speech, compile the timeline and plan loudness for a loaded script."""
-    from player.mixer import Mixer
+    from player.audio.mixer import Mixer
 
     requests = speech_requests(script, settings.overrides)
     clips = synthesize_speech(requests, settings, notify=notify, progress=progress)
@@ -151,7 +151,7 @@ def prepare_session(
     progress: Callable[[int, int], None] | None = None,
 ) -> PreparedSession:
     """Load NAME (built-in id, user id or path) and prepare it."""
-    from player import library
+    from player.library import catalog as library
 
     script = library.load(name, params=settings.params)
     return prepare_script(script, settings, notify=notify, progress=progress)
@@ -339,8 +339,8 @@ def _no_peak_chunk(out) -> None:
 
 
 def add_chapters(filename: str, fmt: str, session: PreparedSession, frames: int) -> int:
-    """Sections as chapters in a finished FLAC, Ogg or MP3 file (see ``player.chapters``)."""
-    from player import chapters
+    """Sections as chapters in a finished FLAC, Ogg or MP3 file (see ``player.audio.chapters``)."""
+    from player.audio import chapters
 
     timeline = session.timeline
     marks = chapters.marks(timeline.chapters, session.mixer.rate, frames)

@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from player.durations import clock
+from player.format.durations import clock
 from player.errors import AudioDeviceError, HavenError
 
 BLOCK = 1024  # frames per callback (21 ms at 48 kHz)
@@ -292,7 +292,7 @@ class Player:
     ):
         import numpy as np
 
-        from player.limiter import TruePeakLimiter
+        from player.audio.limiter import TruePeakLimiter
 
         self.source = source
         self.rate = source.rate
@@ -419,7 +419,7 @@ class Player:
         """
         import dataclasses
 
-        from player.model import LEVEL_RANGE_DB
+        from player.format.model import LEVEL_RANGE_DB
 
         levels = self._levels_req or self.source.levels
         lo, hi = LEVEL_RANGE_DB
@@ -1022,7 +1022,7 @@ def play(
     ``open_ended`` (a timer without a length): stopping with q is how it ends, so a stop
     counts as completed.
     """
-    from player.streaming import StreamingSession
+    from player.audio.streaming import StreamingSession
 
     report = _Report()
     signals = _Signals()
@@ -1112,8 +1112,8 @@ def play(
 
 def _run(session, settings, signals, report, progress, *, device, sd, quiet, captions, dim, interactive,
          ring_seconds, script_controls, stream_factory, journal) -> PlayResult:
-    from player.controls import KeyReader
-    from player.display import SessionDisplay, Snapshot
+    from player.audio.controls import KeyReader
+    from player.audio.display import SessionDisplay, Snapshot
 
     rate = settings.sample_rate
     ring_blocks = None

@@ -9,7 +9,7 @@ A sound reference is one of:
 
 A file is read once per session sample rate with the guards of ``player.files`` (regular
 files only, at most ``MAX_SOUND_BYTES``), mixed to stereo (beds) or mono (bells), resampled
-once with soxr and kept in ``<cache>/computed`` (``player.memo``, keyed by the file's bytes),
+once with soxr and kept in ``<cache>/computed`` (``player.audio.memo``, keyed by the file's bytes),
 so a session only copies prepared samples. A bed becomes a seamless loop: its end is
 cross-faded into its start (equal power, ``LOOP_CROSSFADE_S``), so the wrap has no seam. A bell
 is trimmed of leading silence (its strike lands on the sample the timeline gives), capped at
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from player import paths
 from player.errors import BadInputError, NotFoundError
-from player.model import AMBIENT_SOUNDS
+from player.format.model import AMBIENT_SOUNDS
 
 # Synthesized beds and bells (names only here: ``haven list``/``--help`` never import numpy).
 BUILTIN_BEDS = AMBIENT_SOUNDS
@@ -175,7 +175,7 @@ def _bed_loop(path: Path, rate: int):
     """(loop (n, 2) float32, channel-summed K-weighted power) of a sound file, cached."""
     import numpy as np
 
-    from player import loudness, memo
+    from player.audio import loudness, memo
 
     samples, file_rate, digest = _read(path)
     if samples.shape[0] < MIN_LOOP_S * file_rate:
@@ -207,7 +207,7 @@ def _bed_loop(path: Path, rate: int):
 def _bell_strike(path: Path, rate: int):
     import numpy as np
 
-    from player import memo
+    from player.audio import memo
 
     samples, file_rate, digest = _read(path)
 
@@ -250,7 +250,7 @@ def _stamp(path: Path) -> tuple[str, int, int]:
 
 def bed(ref: str, rate: int):
     """A bed for the mixer: ``render(start, n)`` -> (n, 2) float32 and ``k_power``."""
-    from player import synth
+    from player.audio import synth
 
     if ref in BUILTIN_BEDS:
         return synth.NoiseBed(ref, rate)
@@ -291,7 +291,7 @@ def _asset(path: str, mtime_ns: int, size: int):
 def builtin_bell(name: str, rate: int):
     """One of Haven's bells by name: its asset in ``audio/`` at ``ASSET_RATE`` (the same
     samples the synthesis gives), else synthesized at ``rate`` by the code that made it."""
-    from player import synth
+    from player.audio import synth
 
     path = asset_path(name)
     if int(rate) == ASSET_RATE:
@@ -307,7 +307,7 @@ def write_assets(folder: str | os.PathLike) -> list[Path]:
     ``NAME.flac``, mono, ``ASSET_RATE``, 24-bit, straight from the synthesis code."""
     import soundfile
 
-    from player import synth
+    from player.audio import synth
     from player.files import write_output
 
     out = Path(folder)
@@ -362,7 +362,7 @@ def preview_script(name: str, rate: int = 48000):
     """A short session that plays one sound: a bed for ``PREVIEW_BED_S`` (fading in and out),
     a bell struck once (``double``/``triple``: the bowl two or three times). A sound of the
     user's plays as a bed when it is long enough to loop, else as a bell."""
-    from player import model
+    from player.format import model
 
     def bed_script():
         return model.Script(
@@ -395,7 +395,7 @@ def preview_script(name: str, rate: int = 48000):
     return bell_script(model.Bell(sound=name))
 
 
-if __name__ == "__main__":  # `make audio`: python -m player.sounds audio
+if __name__ == "__main__":  # `make audio`: python -m player.audio.sounds audio
     import sys
 
     for written in write_assets(sys.argv[1] if len(sys.argv) > 1 else "audio"):

@@ -11,12 +11,12 @@ import dataclasses
 import math
 import random
 
-from player import model
-from player.durations import format_duration, parse_duration
+from player.format import model
+from player.format.durations import format_duration, parse_duration
 from player.errors import BadInputError
 from player.plan import MAX_MINUTES, check_minutes
-from player.patterns import BUILTIN_PATTERNS, parse_pattern, pattern_from_bpm
-from player.timeline import BELL_SETTLE_S, CLOSING_BELL_RING_S, LEAD_IN_S
+from player.format.patterns import BUILTIN_PATTERNS, parse_pattern, pattern_from_bpm
+from player.audio.timeline import BELL_SETTLE_S, CLOSING_BELL_RING_S, LEAD_IN_S
 
 DEFAULT_PATTERN = "coherent"
 DEFAULT_BREATHE_MINUTES = 5.0
@@ -190,7 +190,7 @@ def bell_choice(value: str | None, option: str) -> tuple[int, str | None]:
         if not count.isdigit() or not 1 <= int(count) <= 3:
             raise BadInputError(f"{option}: the count after ':' must be 1, 2 or 3 (got '{text}')")
         strikes = int(count)
-    from player import sounds
+    from player.audio import sounds
 
     try:
         sounds.check_bell_name(name)
@@ -380,7 +380,7 @@ def is_length(value: str) -> bool:
         pass
     import re
 
-    from player.durations import DURATION_UNITS_PATTERN
+    from player.format.durations import DURATION_UNITS_PATTERN
 
     return re.fullmatch(DURATION_UNITS_PATTERN, text) is not None
 

@@ -5,7 +5,7 @@ Haven renders the chosen exercises (or a program's coming week) into DIR, with:
 * ``feed.xml``: an RSS 2.0 feed with the iTunes tags podcast apps expect, ``itunes:block``
   (the feed asks directories never to list it), one ``enclosure`` per episode (URL, length in
   bytes, MIME type) and a ``podcast:chapters`` link (the Podcasting 2.0 namespace);
-* one audio file per episode, with its sections as chapters inside (``player.chapters``);
+* one audio file per episode, with its sections as chapters inside (``player.audio.chapters``);
 * one ``*.chapters.json`` per episode in the Podcasting 2.0 JSON chapters format;
 * ``.haven-feed.json``: what was rendered from what, so a re-run renders only what changed.
 
@@ -78,7 +78,7 @@ def program_week(program, progress=None, *, today: date | None = None, days: int
     for the program's first week as if started ``today``), one episode per distinct exercise and
     length, naming the days it is planned for; a week's spoken introduction comes first when
     that week begins in the window or has no practice done yet."""
-    from player import programs, reminders
+    from player.library import programs, reminders
 
     if progress is None:
         today = today or date.today()
@@ -126,8 +126,8 @@ def fingerprint(script, settings, ext: str) -> str:
     """A hash of everything that shapes an episode's audio file: with the speech cache's own
     keys, which name the engine, its version and voice as the settings choose them."""
     from player import speech
-    from player.render import plan_timeline
-    from player.timeline import speech_requests
+    from player.audio.render import plan_timeline
+    from player.audio.timeline import speech_requests
 
     clips = speech.resolve_requests(
         [speech.ClipRequest(text=r.text, engine=r.engine, voice=r.voice, rate=r.rate, volume=r.volume)
@@ -222,10 +222,10 @@ def build(
 ) -> FeedResult:
     """Bring the feed in ``folder`` up to date with ``wanted``; ``settings_for(minutes)`` gives
     the ``SessionSettings`` of an episode. Renders only episodes whose audio would change."""
-    from player import library
-    from player.chapters import marks
+    from player.library import catalog as library
+    from player.audio.chapters import marks
     from player.files import write_output
-    from player.render import prepare_script, render_to_file
+    from player.audio.render import prepare_script, render_to_file
 
     if not wanted:
         raise BadInputError("nothing to put in the feed: name exercises, or give --program")

@@ -86,8 +86,8 @@ def remember(path: Path, shortest: float, natural: float, longest: float) -> Non
 
 def estimate(path: Path) -> tuple[float, float, float]:
     """``length_range`` of the script at ``path`` with clip lengths estimated from words."""
-    from player.script import load_script
-    from player.timeline import length_range
+    from player.format.script import load_script
+    from player.audio.timeline import length_range
 
     script = load_script(path)
 
@@ -138,7 +138,7 @@ def ranges(files: dict[str, Path]) -> dict[str, tuple[float, float, bool] | None
 def natural(exercise: str) -> float | None:
     """The length of ``exercise`` (an id) at its default minutes, in seconds: measured by
     ``haven show`` or estimated as for ``haven list``; None when it cannot be worked out."""
-    from player.library import script_paths
+    from player.library.catalog import script_paths
 
     found = script_paths().get(exercise)
     if found is None:

@@ -6,7 +6,7 @@ instead
 
 1. plans the session gain at once from the *plan timeline* (clip lengths estimated from the
    text, ``render.plan_timeline``), exactly as a file render does, so playing and rendering
-   give identical samples (see ``player.mixer``);
+   give identical samples (see ``player.audio.mixer``);
 2. synthesizes (or loads from the cache) the clips in a background thread through the same
    ``render.synthesize_speech`` a file render uses (cached clips first, then the missing ones
    in script order, handed over one by one), normalizing each as it arrives;
@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from player import model
-from player.timeline import (
+from player.format import model
+from player.audio.timeline import (
     AMBIENT_FADE_S,
     SpeechRequest,
     Timeline,
@@ -80,8 +80,8 @@ class StreamingSession:
     ):
         import numpy as np
 
-        from player.mixer import plan_loudness
-        from player.render import plan_timeline
+        from player.audio.mixer import plan_loudness
+        from player.audio.render import plan_timeline
 
         self.script = script
         self.settings = settings
@@ -139,8 +139,8 @@ class StreamingSession:
         planned again with them, so the loudness target still holds."""
         import dataclasses
 
-        from player.mixer import plan_loudness
-        from player.render import plan_timeline
+        from player.audio.mixer import plan_loudness
+        from player.audio.render import plan_timeline
 
         with self._build_lock:
             overrides = dataclasses.replace(self.settings.overrides, levels=levels)
@@ -160,7 +160,7 @@ class StreamingSession:
         return self._state.mixer.render(start, n)
 
     def blocks(self, block: int, *, start: int = 0):
-        from player.mixer import limited_blocks
+        from player.audio.mixer import limited_blocks
 
         return limited_blocks(self, block, start=start)
 
@@ -191,7 +191,7 @@ class StreamingSession:
 
     def add_clip(self, request: SpeechRequest, samples) -> None:
         """Take one synthesized clip (any order); rebuilds when the final part grows."""
-        from player.mixer import normalize_clip
+        from player.audio.mixer import normalize_clip
 
         if self._cancel.is_set():
             raise _Cancelled
@@ -226,7 +226,7 @@ class StreamingSession:
         return len(self.requests)
 
     def _synthesize_all(self) -> None:
-        from player.render import synthesize_speech
+        from player.audio.render import synthesize_speech
 
         try:
             if self._cancel.is_set():
@@ -246,7 +246,7 @@ class StreamingSession:
     # --- compiling ---------------------------------------------------------------------
 
     def _build(self) -> _State:
-        from player.mixer import Mixer
+        from player.audio.mixer import Mixer
 
         self._last_rebuild = time.monotonic()
         self._built_prefix = self._known_prefix()

@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from player import loudness
-from player.model import ToneSettings
+from player.audio import loudness
+from player.format.model import ToneSettings
 
 REFERENCE_LUFS = -20.0
 
@@ -417,7 +417,7 @@ def bell_strike(rate: int, name: str = DEFAULT_BELL) -> np.ndarray:
     """One struck singing bowl, mono float32, ``BELL_LENGTH_S`` long, peak ``BELL_PEAK``.
 
     ``name`` is one of ``BELL_SOUNDS``. Deterministic and cached per rate, in memory and on
-    disk (``player.memo``: synthesizing it takes ~0.15 s, on the way to a session's first
+    disk (``player.audio.memo``: synthesizing it takes ~0.15 s, on the way to a session's first
     audio); the array is read-only (shared by every caller).
     """
     if name not in BELL_SOUNDS:
@@ -427,7 +427,7 @@ def bell_strike(rate: int, name: str = DEFAULT_BELL) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _bell_cached(rate: int, name: str = DEFAULT_BELL) -> np.ndarray:
-    from player import memo
+    from player.audio import memo
 
     # float32 -> float64 -> float32 is exact, so a cached bell is the synthesized one.
     key = rate if name == DEFAULT_BELL else (name, rate)
@@ -651,7 +651,7 @@ class NoiseBed:
 
 
 class LoopBed(NoiseBed):
-    """A bed read from a prepared seamless stereo loop (a sound file, see player.sounds).
+    """A bed read from a prepared seamless stereo loop (a sound file, see player.audio.sounds).
 
     ``k_power`` is the loop's channel-summed K-weighted power played forever; the mixer sets
     it to the bed level like any other bed. Rendering copies, exactly as for noise beds.

@@ -1,0 +1,1 @@
+"""The audio engine: synthesis, timeline, mixing, loudness, rendering and live playback."""

@@ -1,0 +1,1 @@
+"""The script format: the YAML reader, schema, model, breathing patterns, durations and starters."""
