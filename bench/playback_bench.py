@@ -95,7 +95,7 @@ class PacedStream:
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
-        from player.audio import playback
+        from player.audio import engine
 
         status = SimpleNamespace(output_underflow=False)
         due = time.perf_counter()
@@ -109,7 +109,7 @@ class PacedStream:
                 due += self.period
                 try:
                     self.callback(self.out, self.block, None, status)
-                except (playback.CallbackStop, playback.CallbackAbort):
+                except (engine.CallbackStop, engine.CallbackAbort):
                     break
         finally:
             if self.finished_callback:
@@ -125,7 +125,7 @@ def paced(name: str, home: Path, seconds: float) -> dict:
     """Real-time playback in-process: callback load and underflows."""
     os.environ["HAVEN_HOME"] = str(home)
     from player.library import catalog as library
-    from player.audio import playback
+    from player.audio import engine
     from player.audio.render import SessionSettings
     from player.audio.streaming import StreamingSession
 
@@ -138,8 +138,8 @@ def paced(name: str, home: Path, seconds: float) -> dict:
         return streams[-1]
 
     rate = 48000
-    player = playback.Player(session, stream_factory=factory,
-                             scripted=[(int(seconds * rate), "stop")])
+    player = engine.Player(session, stream_factory=factory,
+                           scripted=[(int(seconds * rate), "stop")])
     player.start()
     player.finished.wait(seconds + 30)
     player.close()

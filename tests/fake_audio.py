@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from player.audio import playback
+from player.audio import engine
 from player.audio.timeline import Chapter
 
 
@@ -56,10 +56,10 @@ class FakeStream:
                     break
                 try:
                     self.callback(self.outdata, self.block, None, status)
-                except playback.CallbackStop:
+                except engine.CallbackStop:
                     self.buffers.append(self.outdata.copy())  # the last buffer still plays
                     break
-                except playback.CallbackAbort:
+                except engine.CallbackAbort:
                     break
                 self.buffers.append(self.outdata.copy())
                 calls += 1
@@ -107,8 +107,8 @@ def fake_sounddevice(devices=({"name": "Fake Out", "max_output_channels": 2},)):
         raise ValueError(f"No output device matching {device!r}")
 
     return SimpleNamespace(
-        CallbackStop=playback.CallbackStop,
-        CallbackAbort=playback.CallbackAbort,
+        CallbackStop=engine.CallbackStop,
+        CallbackAbort=engine.CallbackAbort,
         default=SimpleNamespace(device=[0, 0] if devices else [-1, -1]),
         query_devices=query_devices,
         query_hostapis=lambda: [{"name": "Fake"}],

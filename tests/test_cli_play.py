@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from fake_audio import FakeStream, fake_sounddevice
-from player.audio import playback
+from player.audio import devices, playback
 from player.cli.app import main
 
 
@@ -29,7 +29,7 @@ def device(monkeypatch):
     monkeypatch.setattr(FakeStream, "pace", 0.0)
     monkeypatch.setattr(FakeStream, "stall_after", None)
     monkeypatch.setattr(FakeStream, "die_after", None)
-    monkeypatch.setattr(playback, "load_sounddevice", lambda: fake_sounddevice())
+    monkeypatch.setattr(devices, "load_sounddevice", lambda: fake_sounddevice())
     yield
     for stream in FakeStream.instances:
         stream.stop()
@@ -37,7 +37,7 @@ def device(monkeypatch):
 
 @pytest.fixture
 def no_device(monkeypatch):
-    monkeypatch.setattr(playback, "load_sounddevice", lambda: fake_sounddevice(devices=()))
+    monkeypatch.setattr(devices, "load_sounddevice", lambda: fake_sounddevice(devices=()))
 
 
 def journal_rows():

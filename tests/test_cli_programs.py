@@ -731,12 +731,12 @@ def test_play_checkin_uses_the_same_care_rule(monkeypatch, tmp_path, capsys):
     from fake_audio import FakeStream, fake_sounddevice
 
     from player.library import catalog as library
-    from player.audio import playback
+    from player.audio import devices, playback
     from player import prompts
     from player.audio.render import SessionSettings
 
     monkeypatch.setattr(FakeStream, "pace", 0.0)
-    monkeypatch.setattr(playback, "load_sounddevice", lambda: fake_sounddevice())
+    monkeypatch.setattr(devices, "load_sounddevice", lambda: fake_sounddevice())
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text("title: Tiny\ncategory: meditation\nending: silence\nsteps:\n"
                     "  - say: Breathe easy.\n    after: 1s\n")

@@ -17,10 +17,10 @@ import pytest
 from fake_audio import ArraySource, FakeStream, noise
 from player.format import model
 from player.audio import playback
-from player.audio.playback import FADE_S, Player, fade_curve
+from player.audio.engine import BLOCK, FADE_S, Player, fade_curve
 
 RATE = 48000
-B = playback.BLOCK
+B = BLOCK
 F = int(FADE_S * RATE)
 
 

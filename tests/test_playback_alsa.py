@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from player.audio.playback import FADE_S, fade_curve
+from player.audio.engine import FADE_S, fade_curve
 
 CAPTURE_CONF = Path(__file__).parents[2] / "shared" / "alsa" / "capture.conf"
 RATE = 48000

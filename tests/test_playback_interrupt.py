@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from player.audio.playback import BLOCK
+from player.audio.engine import BLOCK
 
 CAPTURE_CONF = Path(__file__).parents[2] / "shared" / "alsa" / "capture.conf"
 RATE = 48000

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from fake_audio import FakeStream
 from player import config
-from player.audio import loudness, playback
+from player.audio import engine, loudness, playback
 from player.format import model
-from player.audio.playback import FADE_S, Player
+from player.audio.engine import FADE_S, Player
 from player.audio.render import SessionSettings, prepare_script
 from player.library.sessions import breathe_script
 from player.audio.streaming import StreamingSession
@@ -89,7 +89,7 @@ def test_a_level_key_remixes_from_where_playback_is_and_is_remembered():
     # playback was when the producer took the change (at most a fade's length back).
     start = player.seek_start
     assert 3 * RATE - F <= start <= fade_in["position"]
-    expected = np.concatenate(list(session.blocks(playback.BLOCK, start=start)))
+    expected = np.concatenate(list(session.blocks(engine.BLOCK, start=start)))
     keep = np.ones(len(got), dtype=bool)
     for e in events:
         if e["event"] == "underflow":

@@ -760,7 +760,7 @@ def sounds_cmd(play_name, device, as_json) -> None:
 def devices(as_json: bool) -> None:
     """List the audio outputs Haven can play to (use a number or name with --device)."""
     from player.errors import AudioDeviceError
-    from player.audio.playback import FIX_NO_DEVICE, output_devices
+    from player.audio.devices import FIX_NO_DEVICE, output_devices
 
     found = output_devices()
     if as_json:
