@@ -61,7 +61,7 @@ def show_care(message: str) -> None:
 
 def prompt_note(prompt_text: str = NOTE_PROMPT) -> str | None:
     """Ask for a one-line note; Enter (or end of input) skips and returns ``None``."""
-    from player.journal.store import clean_typed_text
+    from player.journal.records import clean_typed_text
 
     answer = None
     with leave_on_ctrl_c():

@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 from player import paths
 from player.cli.app import main
 from player.errors import BadInputError
-from player.journal import Journal, store
+from player.journal import Journal, exchange
+from player.journal.records import clean_typed_text, normalise_record
 
 TIMEOUT = 60
 DAMAGED_FIX = (
@@ -263,7 +264,7 @@ def test_control_characters_stored_by_an_older_version_are_escaped_on_display(ha
 
 
 def test_a_typed_note_loses_the_escape_sequences_of_arrow_keys():
-    assert store.clean_typed_text("calm\x1b[D\x1b[Der\x07 now ") == "calmer now"
+    assert clean_typed_text("calm\x1b[D\x1b[Der\x07 now ") == "calmer now"
 
 
 # --- import: line-numbered errors, never a traceback, never an unbounded read -------------------
@@ -351,11 +352,11 @@ def test_import_of_devices_pipes_folders_and_bad_bytes(haven_home, tmp_path):
 def test_what_parsing_an_import_builds_is_bounded(haven_home, tmp_path):
     # A CSV of empty rows costs ~140 times its size once parsed; the session cap stops it.
     rows = tmp_path / "rows.csv"
-    rows.write_text("exercise,started_at,minutes\n" + "a\n" * (store.MAX_IMPORT_SESSIONS + 1))
+    rows.write_text("exercise,started_at,minutes\n" + "a\n" * (exchange.MAX_IMPORT_SESSIONS + 1))
     many = "more than 100,000 sessions, more than one import takes; split it into parts"
     one_error(cli("import", str(rows), code=2), f"{rows}: {many}")
     values = tmp_path / "values.json"
-    values.write_text("[" + "1," * (store.MAX_IMPORT_SESSIONS * 24) + "1]")
+    values.write_text("[" + "1," * (exchange.MAX_IMPORT_SESSIONS * 24) + "1]")
     one_error(cli("import", str(values), code=2), f"{values}: {many}")
     wide = tmp_path / "wide-header.csv"
     wide.write_text("exercise,started_at,minutes" + "".join(f",c{i}" for i in range(30)) + "\n")
@@ -426,11 +427,11 @@ def test_hostile_import_text_never_raises_anything_but_bad_input(haven_home, row
     else:
         text = ",".join(header) + "\n" + "\n".join(",".join(row) for row in rows)
     try:
-        records, labels = store.load_records(text, "f")
+        records, labels = exchange.load_records(text, "f")
         for raw in records:
             if isinstance(raw, dict):
                 try:
-                    store.normalise_record(raw, "2026-11-29T00:00:00Z")
+                    normalise_record(raw, "2026-11-29T00:00:00Z")
                 except ValueError:
                     pass
     except BadInputError:

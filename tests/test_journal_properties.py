@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from player.journal import Journal
 from player.journal import rules as R
-from player.journal import store
+from player.journal import exchange
+from player.journal.records import SOURCES
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -122,7 +123,7 @@ records_st = st.lists(
             "planned_s": st.one_of(st.none(), st.floats(0, 7200, allow_nan=False)),
             "practiced_s": seconds,
             "completed": st.booleans(),
-            "source": st.sampled_from(store.SOURCES),
+            "source": st.sampled_from(SOURCES),
             "mood_before": st.one_of(st.none(), st.integers(0, 10)),
             "mood_after": st.one_of(st.none(), st.integers(0, 10)),
             "note": notes,
@@ -143,8 +144,8 @@ def test_export_import_round_trips_exactly_and_is_idempotent(records, fmt):
         with _journal(folder, "a.sqlite3") as a:
             a.import_records(records)
             exported = a.export_records()
-            text = store.dump_records(exported, fmt, "2027-06-01T00:00:00Z")
-        loaded, labels = store.load_records(text, f"export.{fmt}")
+            text = exchange.dump_records(exported, fmt, "2027-06-01T00:00:00Z")
+        loaded, labels = exchange.load_records(text, f"export.{fmt}")
         with _journal(folder, "b.sqlite3") as b:
             first = b.import_records(loaded, labels)
             assert first.added == len(exported)

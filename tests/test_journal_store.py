@@ -14,7 +14,7 @@ import pytest
 from player import paths
 from player.errors import BadInputError, JournalError, NotFoundError
 from player.journal import FIELDS, MIGRATIONS, Journal, Migration
-from player.journal import store
+from player.journal import exchange, schema
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -76,7 +76,7 @@ def test_blank_database_migrates_to_the_full_schema(journal, jpath):
         (m.version, m.name) for m in MIGRATIONS
     ]
     assert raw.execute("PRAGMA user_version").fetchone()[0] == MIGRATIONS[-1].version
-    assert raw.execute("PRAGMA application_id").fetchone()[0] == store.APPLICATION_ID
+    assert raw.execute("PRAGMA application_id").fetchone()[0] == schema.APPLICATION_ID
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # Migration 2: which program runs and its check-ins.
@@ -557,8 +557,8 @@ def test_export_file_round_trip(journal, tmp_path, fmt):
     journal.finish_session(sid, 100.125, False)
     journal.start_session("crashed", None, None, None)
     records = journal.export_records()
-    text = store.dump_records(records, fmt, "2026-11-20T12:00:00Z")
-    loaded, labels = store.load_records(text, f"x.{fmt}")
+    text = exchange.dump_records(records, fmt, "2026-11-20T12:00:00Z")
+    loaded, labels = exchange.load_records(text, f"x.{fmt}")
     with Journal.open(tmp_path / "copy.sqlite3") as copy:
         result = copy.import_records(loaded, labels)
         assert result.added == 3
@@ -567,9 +567,9 @@ def test_export_file_round_trip(journal, tmp_path, fmt):
 
 def test_csv_errors_name_the_line():
     text = "exercise,started_at,practiced_s\nsit,2026-11-01T07:00:00Z,60\nsit,2026-11-01T07:00:00Z,abc\n"
-    records, labels = store.load_records(text, "f.csv")
+    records, labels = exchange.load_records(text, "f.csv")
     assert labels == ["f.csv: line 2", "f.csv: line 3"]
     with pytest.raises(BadInputError, match="line 1"):
-        store.load_records("a,b\n1,2\n", "f.csv")
+        exchange.load_records("a,b\n1,2\n", "f.csv")
     with pytest.raises(BadInputError, match="not valid JSON"):
-        store.load_records("{nope", "f.json")
+        exchange.load_records("{nope", "f.json")

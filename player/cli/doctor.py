@@ -122,9 +122,9 @@ def check_journal() -> Check:
     """The practice journal: a regular file, a Haven journal, and sound (SQLite's quick check,
     read-only: the doctor changes nothing)."""
     try:
-        from player.journal import store
+        from player.journal import schema
 
-        ok, detail, fix = store.verify()
+        ok, detail, fix = schema.verify()
     except Exception as exc:  # doctor reports, it never crashes  # noqa: BLE001
         return Check("journal", False, f"cannot check: {exc}")
     return Check("journal", ok, detail, fix)

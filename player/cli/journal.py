@@ -110,7 +110,7 @@ def log(ctx: click.Context, since: str | None, limit: int | None, as_json: bool)
 def log_add(exercise, minutes, at, note, mood_before, mood_after, title, category, as_json) -> None:
     """Record practice done elsewhere, e.g. `haven log add sitting --minutes 20`."""
     from player.library import catalog as library
-    from player.journal import store
+    from player.journal import records
 
     _check_minutes(minutes)
 
@@ -120,7 +120,7 @@ def log_add(exercise, minutes, at, note, mood_before, mood_after, title, categor
         title = title if title is not None else known.title
         category = category if category is not None else known.category
     with _open_journal() as journal:
-        started = store.parse_local_time(at, _now()) if at else None
+        started = records.parse_local_time(at, _now()) if at else None
         session = journal.add_manual(
             exercise, minutes * 60.0, started_at=started, title=title, category=category,
             note=note, mood_before=mood_before, mood_after=mood_after,
@@ -168,7 +168,7 @@ def _suggest_exercise(exercise: str, session_id: str) -> None:
 @click.pass_context
 def log_edit(ctx, session_id, minutes, at, note, mood_before, mood_after, exercise, title, category, as_json) -> None:
     """Correct a recorded session (ID or its first characters, as `haven log` shows)."""
-    from player.journal import store
+    from player.journal import records
 
     _check_minutes(minutes)
 
@@ -184,7 +184,7 @@ def log_edit(ctx, session_id, minutes, at, note, mood_before, mood_after, exerci
     if minutes is not None:
         given["practiced_s"] = minutes * 60.0
     if at is not None:
-        given["started_at"] = store.parse_local_time(at, _now())
+        given["started_at"] = records.parse_local_time(at, _now())
     if not given:
         raise BadInputError("nothing to change: give at least one of --minutes, --at, --note, --mood-before, --mood-after, --exercise, --title, --category")
     with _open_journal() as journal:
@@ -304,7 +304,7 @@ def export(fmt: str | None, output: str | None) -> None:
     if fmt is None:
         fmt = "csv" if output and output.lower().endswith(".csv") else "json"
     if output:
-        from player.journal.store import char_name, forbidden_char
+        from player.journal.records import char_name, forbidden_char
 
         bad = forbidden_char(output, False)
         if bad is not None:  # a pasted escape, never a name anyone wants (or wants echoed raw)

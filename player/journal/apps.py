@@ -35,16 +35,16 @@ from typing import IO, Any, Callable, Mapping, Sequence
 
 from player.errors import BadInputError
 from player.journal import rules
-from player.journal.store import (
+from player.journal.exchange import (
     MAX_IMPORT_SESSIONS,
     csv_escape,
     csv_unescape,
     invalid_records_error,
     load_records,
-    normalise_record,
     read_import_file,
     too_many,
 )
+from player.journal.records import normalise_record
 
 # Ids of sessions imported from other apps (uuid5 of the record in its file).
 _APP_NAMESPACE = uuid.UUID("3b8f0a52-6c1e-4f7d-9d55-0e1c2a7b4f91")
@@ -170,7 +170,7 @@ def _seconds(name: str, text: str) -> float:
 
 
 def _shown(text: str) -> str:
-    from player.journal.store import _show
+    from player.journal.records import _show
 
     return _show(text)
 
@@ -283,7 +283,7 @@ def csv_format(header: Sequence[str]) -> str | None:
 def _first_row(text: str) -> list[str]:
     import csv
 
-    from player.journal.store import _lines
+    from player.journal.exchange import _lines
 
     try:
         return next(csv.reader(_lines(text[:65536])), [])
@@ -296,7 +296,7 @@ def load_app_csv(text: str, name: str, source: str, tz: tzinfo | None) -> Parsed
     any row is invalid (``BadInputError`` naming the first five)."""
     import csv
 
-    from player.journal.store import _csv_error, _lines, csv_rows
+    from player.journal.exchange import _csv_error, _lines, csv_rows
 
     reader = csv.DictReader(_lines(text))
     try:

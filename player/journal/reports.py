@@ -704,10 +704,10 @@ def export_text(journal, fmt: str, now: datetime, rescue: bool = False) -> tuple
 
     ``rescue``: from a damaged journal, export the sessions that can be read (see
     ``Journal.export_records``; ``journal.rescue_problem`` then says what could not)."""
-    from player.journal import store
+    from player.journal import exchange
 
     records = journal.export_records(rescue=rescue)
-    return len(records), store.dump_records(records, fmt, R.format_utc(now))
+    return len(records), exchange.dump_records(records, fmt, R.format_utc(now))
 
 
 def export_app_text(journal, fmt: str, now: datetime, rescue: bool = False) -> tuple[int, str]:

@@ -122,7 +122,7 @@ def build(
     ``since``: ``haven log``'s forms (``2026-09-01``, ``28d``, ``12w``); ``program``: the
     period of the running program (or the one run last); neither: the whole journal.
     """
-    from player.journal.store import _parse_since
+    from player.journal.records import parse_since
 
     if since is not None and program:
         raise BadInputError("--since and --program choose the period in two ways: give one of them")
@@ -139,7 +139,7 @@ def build(
                                 "('haven program start NAME' begins one)")
         kind, start, end = "program", run.started_on, _program_end(run, prog, today, ds)
     elif since is not None:
-        bound = _parse_since(since, today)
+        bound = parse_since(since, today)
         kind, start, end = "since", bound, today
         if start > today:
             raise BadInputError(f"--since {since!r} is after today ({today.isoformat()})")
