@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from player.format import model
-from player.format import script as script_mod
+from player.format import located_yaml
 from player.errors import ScriptError
 from player.format.patterns import BUILTIN_PATTERNS
 from player.format.script import load_script, load_script_text
@@ -652,7 +652,7 @@ def test_control_characters_in_keys_are_escaped_in_the_message():
 
 def test_size_limit_is_checked_before_parsing(tmp_path):
     head = b"title: T\nsteps: [bell]\n"
-    exact = head + b"#" * (script_mod.MAX_FILE_BYTES - len(head) - 1) + b"\n"
+    exact = head + b"#" * (located_yaml.MAX_FILE_BYTES - len(head) - 1) + b"\n"
     assert len(exact) == 1024 * 1024
     path = tmp_path / "big.yaml"
     path.write_bytes(exact)
@@ -795,14 +795,29 @@ def test_bad_corpus(row):
 
 @pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
 def test_bad_corpus_with_the_pure_python_parser(row, monkeypatch):
-    monkeypatch.setattr(script_mod, "_LOADER", script_mod._PyLoader)
+    monkeypatch.setattr(located_yaml, "_LOADER", located_yaml._PyLoader)
     _check_row(row, exact_syntax=False)
+
+
+def test_the_loader_patched_in_is_the_one_that_reads(monkeypatch):
+    # The two tests around this one swap the parser where the reader looks it up; if that
+    # ever moves, they would quietly go on testing libyaml.
+    read: list[str] = []
+
+    class Recording(located_yaml._PyLoader):
+        def __init__(self, stream):
+            read.append(stream)
+            super().__init__(stream)
+
+    monkeypatch.setattr(located_yaml, "_LOADER", Recording)
+    assert load_script_text("title: T\nsteps: [bell]\n", filename="t.yaml").title == "T"
+    assert read == ["title: T\nsteps: [bell]\n"]
 
 
 @pytest.mark.parametrize("path", sorted(GOOD.glob("*.yaml")), ids=lambda p: p.name)
 def test_pure_python_parser_agrees_on_good_scripts(path, monkeypatch):
     fast = load_script(path)
-    monkeypatch.setattr(script_mod, "_LOADER", script_mod._PyLoader)
+    monkeypatch.setattr(located_yaml, "_LOADER", located_yaml._PyLoader)
     slow = load_script(path)
     assert slow == fast
     assert [s.where for s in slow.steps] == [s.where for s in fast.steps]

@@ -136,7 +136,7 @@ def _builtin_script(template: str) -> Path:
 
 def _read_builtin(source: Path) -> str:
     """A built-in exercise's text, read like every other script (bounded, regular files only)."""
-    from player.format.script import MAX_FILE_BYTES
+    from player.format.located_yaml import MAX_FILE_BYTES
 
     try:
         data = read_regular(source, limit=MAX_FILE_BYTES, what="script file", error=BadInputError)

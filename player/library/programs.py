@@ -53,7 +53,7 @@ Rules:
 Problems are reported exactly like script errors, one line each, ``file:line:col: path:
 message``, e.g. ``calm.yaml:9:22: weeks[0].days[1].minutes: must be a number between 0.5 and
 240 (got ten)``; the reading itself (size limits, UTF-8, no anchors, aliases or tags) is the
-script loader's (``player.format.script.load_located``).
+located-YAML reader's (``player.format.located_yaml.load_located``).
 
 Counting progress
 -----------------
@@ -98,15 +98,14 @@ from player import paths
 from player.errors import BadInputError, NotFoundError
 from player.format.model import ID_RE  # the one id pattern
 from player.printable import printable
-from player.format.script import (
-    Checks,
+from player.format.located_yaml import (
     LocatedValue,
-    check_file_id,
     load_located,
     load_located_text,
     located_error,
     suggest,
 )
+from player.format.script import Checks, check_file_id
 
 FORMAT_VERSION = 1
 TOP_LEVEL_KEYS = ("haven", "title", "summary", "checkin", "weeks")
