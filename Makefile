@@ -33,6 +33,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	@bash tools/system-deps.sh --bench
 	$(BIN)/python -m bench
 
 # Haven's bell assets in audio/ (checked in), made by the synthesis code in player/audio/synth.py,

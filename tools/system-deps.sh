@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the OS must provide for Haven (speech library, PortAudio, venv support) and its
-# tests (strace, unshare, chromium, tmux) when it is missing. Idempotent: does nothing when everything is
+# tests (strace, unshare, chromium, tmux) when it is missing; with --bench, also what the
+# benchmarks need (PulseAudio). Idempotent: does nothing when everything is
 # present. Debian/Ubuntu (apt) only.
 set -euo pipefail
 
@@ -18,6 +19,12 @@ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>
 # For tests/test_terminal_polish.py: reports read back from a real terminal of a given size.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 python3 -c 'import sysconfig,sys; sys.exit(0)' >/dev/null 2>&1 || need+=(python3)
+# `make bench` (tools/system-deps.sh --bench): P7 and P9 play in real time to a private
+# PulseAudio null sink, reached through ALSA's pulse plugin (bench/playing.py).
+if [ "${1:-}" = "--bench" ]; then
+  command -v pulseaudio >/dev/null 2>&1 || need+=(pulseaudio)
+  ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 || need+=(libasound2-plugins)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
