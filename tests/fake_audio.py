@@ -167,6 +167,11 @@ class ArraySource:
                 time.sleep(self.block_delay)
             yield self.audio[pos : min(pos + block, self.length)].copy()
 
+    def limited(self, *, start=0):
+        """What the player reads: the audio from ``start`` in pieces of any size (``block_delay``
+        seconds per 1024 frames, a slow producer)."""
+        return _ArrayReader(self, start)
+
     def final_position(self, position):
         return position < self._ready or self.complete
 
@@ -175,6 +180,19 @@ class ArraySource:
 
     def close(self, timeout=0):
         pass
+
+
+class _ArrayReader:
+    def __init__(self, source: ArraySource, start: int):
+        self.source, self.pos = source, start
+
+    def read(self, n):
+        source = self.source
+        piece = source.audio[self.pos : min(self.pos + n, source.length)].copy()
+        if source.block_delay:
+            time.sleep(source.block_delay * len(piece) / 1024)
+        self.pos += len(piece)
+        return piece
 
 
 def noise(seconds: float, rate: int = 48000, seed: int = 0) -> np.ndarray:

@@ -29,8 +29,11 @@ def _restore_all() -> None:
 class KeyReader:
     """Reads keys from a terminal in a thread: ``start()``, ``read()`` often, ``stop()``."""
 
-    def __init__(self, stream=None, on_suspend: Callable[[], None] | None = None):
+    def __init__(self, stream=None, on_suspend: Callable[[], None] | None = None,
+                 on_key: Callable[[], None] | None = None):
         self._stream = stream if stream is not None else sys.stdin
+        self.on_key = on_key  # called (from the reading thread) when keys arrive
+        self._pipe: tuple[int, int] | None = None  # wakes the reading thread to stop
         self._fd: int | None = None
         self._saved = None
         self._keys: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -63,6 +66,7 @@ class KeyReader:
         self._install_suspend()
         self._enter()
         self._stop.clear()
+        self._pipe = os.pipe()
         self._thread = threading.Thread(target=self._loop, name="haven-keys", daemon=True)
         self._thread.start()
         return True
@@ -89,9 +93,21 @@ class KeyReader:
 
     def stop(self) -> None:
         self._stop.set()
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            try:
+                os.write(pipe[1], b"x")
+            except OSError:
+                pass
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(0.5)
+        if pipe is not None:
+            for end in pipe:
+                try:
+                    os.close(end)
+                except OSError:
+                    pass
         self.restore()
         self._saved = None
         _ACTIVE.discard(self)
@@ -107,19 +123,23 @@ class KeyReader:
                 return keys
 
     def _loop(self) -> None:
-        fd = self._fd
+        # Sleeps in select until a key comes or stop() writes to the pipe: no polling.
+        fd, pipe = self._fd, self._pipe
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([fd], [], [], 0.1)
-                if not ready:
+                ready, _, _ = select.select([fd, pipe[0]], [], [], 1.0)
+                if fd not in ready:
                     continue
                 data = os.read(fd, 64)
             except (OSError, ValueError):
                 return
             if not data:
                 return  # end of input
-            for key in decode_keys(data):
+            keys = decode_keys(data)
+            for key in keys:
                 self._keys.put(key)
+            if keys and self.on_key is not None:
+                self.on_key()
 
     # --- Ctrl-Z ----------------------------------------------------------------------
 

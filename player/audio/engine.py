@@ -4,20 +4,33 @@ The audio path::
 
     StreamingSession.blocks()  ->  producer thread  ->  Ring (bounded, preallocated)  ->  callback
 
-- The **producer** pulls limited blocks from the session (``mixer.limited_blocks``, the same
-  stream a file render writes) and copies them into free ring slots. It only asks for blocks
-  whose audio is final (``source.ready_until``); when speech synthesis falls behind it fades
-  the last block out over one block, writes *hold* slots of silence, and fades back in when
-  the speech is there: no glitch, the display says it is waiting.
-- The **ring** holds ``ring_blocks`` slots of ``block`` frames, allocated once and pre-filled
-  before the stream starts. Each slot carries its kind (audio, hold, end), the session
-  position of its first frame and a generation number (bumped by every seek).
-- The **callback** copies slots into PortAudio's buffer. It takes no locks, does no I/O, makes
+- The **producer** reads the limited session (``mixer.LimitedStream``, the same stream a file
+  render writes) in chunks of up to ``CHUNK`` frames and copies them into free ring slots. It
+  only asks for audio that is final (``source.ready_until``); when speech synthesis falls
+  behind it fades the last block out over one block, writes *hold* slots of silence, and fades
+  back in when the speech is there: no glitch, the display says it is waiting. Between
+  refills it sleeps: once the ring is full it waits until the ring has drained to half
+  (``RING_S`` / 2 of audio still ahead) or a control wakes it, so it runs a few times a
+  second, not once a block.
+- The **ring** holds ``ring_blocks`` slots of ``block`` frames (``RING_S`` of audio),
+  allocated once and pre-filled before the stream starts. Each slot carries its kind (audio,
+  hold, end), the session position of its first frame and a generation number (bumped by
+  every seek).
+- The **callback** copies slots into PortAudio's buffer. It takes no locks (but for waking the
+  resting producer once a refill, ``Event.set``), does no I/O, makes
   no arrays (it multiplies in place with preallocated curves), and counts everything it
   plays: session frames delivered (practiced time is counted from these, never from wall
   time), silence inserted because the ring ran empty (underflows), paused silence. It does
   the short fades itself, so controls act within one buffer: pause/resume, seek and stop fade
   over ``FADE_S`` (50 ms) with a raised cosine; after the stop fade it raises ``CallbackStop``.
+
+How soon a control is heard: the next callback takes it up (at most one block period away)
+and that buffer is heard after the device's output latency (PortAudio's ALSA backend keeps
+two periods queued). ``control_latency_s`` is that sum; with keys to press (``BLOCK``, 1024
+frames) it is 64 ms, within the ``CONTROL_LATENCY_S`` (100 ms) a pause or a volume step may
+take. Without a terminal no key can be pressed, so ``haven play`` then asks for
+``RELAXED_BLOCK`` (8192 frames): an eighth of the device wake-ups, which are most of what
+playing costs (a stop by a signal is then heard within about half a second).
 
 Pause keeps the position: the fade-out plays (and counts) the next ``FADE_S`` of the session,
 silence follows, and resume fades the following frames in. So a pause inserts exactly the
@@ -34,8 +47,11 @@ from typing import Callable
 from player.audio import devices
 from player.errors import AudioDeviceError, HavenError
 
-BLOCK = 1024  # frames per callback (21 ms at 48 kHz)
-RING_S = 0.5  # audio prepared ahead of the playhead
+BLOCK = 1024  # frames per callback (21 ms at 48 kHz): keys must be heard within 100 ms
+RELAXED_BLOCK = 8192  # frames per callback when no key can be pressed (171 ms at 48 kHz)
+CONTROL_LATENCY_S = 0.1  # a pause or volume step is heard within this (control_latency_s)
+RING_S = 2.0  # audio prepared ahead of the playhead; refilled when half of it is left
+CHUNK = 8192  # frames the producer renders at a time (mixing and limiting per call)
 LOW_WATER = 4  # blocks left in the ring before a late speech clip makes the producer hold
 FADE_S = 0.05  # pause, resume, seek and stop fades
 STALL_S = 3.0  # no callback for this long while playing: the device is gone
@@ -169,6 +185,12 @@ class Player:
         self._stream_factory = stream_factory
         slots = ring_blocks or max(LOW_WATER * 2, math.ceil(RING_S * self.rate / self.block))
         self.ring = Ring(slots, self.block, self.channels)
+        # The producer refills once the ring is down to this many slots, in chunks this big.
+        self._refill = max(LOW_WATER + 1, slots // 2)
+        self._chunk = max(1, CHUNK // self.block) * self.block
+        self._wake = threading.Event()  # set by controls: the producer acts at once
+        self._resting = False  # the producer waits for the ring to drain to ``_refill``
+        self.producer_wakeups = 0
         self.fade_len = max(1, int(round(fade_s * self.rate)))
         self._up = fade_curve(self.fade_len)
         self._down = np.ascontiguousarray(self._up[::-1])
@@ -206,6 +228,7 @@ class Player:
         self.stopped = False
         self.callback_error: str | None = None
         self.finished = threading.Event()
+        self.on_finished: Callable[[], None] | None = None  # also called when the stream ends
 
         # Requests (written by the controlling thread, read by the callback).
         self._pause_req = False
@@ -237,6 +260,7 @@ class Player:
         self._quit = False
         self._producer: threading.Thread | None = None
         self.stream = None
+        self.output_latency: float | None = None  # seconds, as the open stream reports it
         self.stream_started_at: float | None = None
         self._stop_exc: type[BaseException] = CallbackStop
         self._abort_exc: type[BaseException] = CallbackAbort
@@ -259,6 +283,7 @@ class Player:
     def stop(self) -> None:
         """Fade out (``FADE_S``) and end the stream."""
         self._stop_req = True
+        self._wake.set()
         if self.stream is None:
             self.finished.set()
 
@@ -275,6 +300,7 @@ class Player:
         self._seek_here = False
         self._seek_to = index
         self._target_gen += 1
+        self._wake.set()
 
     def change_level(self, kind: str, step_db: float) -> float:
         """Move one kind of sound (``model.LEVEL_KINDS``: voice, tones, bells, bed) by
@@ -295,6 +321,7 @@ class Player:
             self._seek_to = self.current_chapter()
         self._seek_here = True
         self._target_gen += 1
+        self._wake.set()
         return value
 
     def next_section(self) -> bool:
@@ -323,6 +350,13 @@ class Player:
         self._vol_target = 10.0 ** (self.volume_db / 20.0)
         return self.volume_db
 
+    def control_latency_s(self) -> float | None:
+        """The longest a control waits to be heard: a block period until the callback takes
+        it up, plus the device's output latency for that buffer (None before a stream)."""
+        if self.output_latency is None:
+            return None
+        return self.block / self.rate + self.output_latency
+
     # --- life cycle ----------------------------------------------------------------------
 
     def start(self, *, sd=None, abort: Callable[[], bool] = lambda: False,
@@ -341,6 +375,7 @@ class Player:
         while True:
             if abort():
                 self._quit = True
+                self._wake.set()
                 return False
             if self.producer_error is not None:
                 raise self.producer_error
@@ -375,10 +410,14 @@ class Player:
                 channels=self.channels,
                 dtype="float32",
                 callback=self._callback,
-                finished_callback=self.finished.set,
+                finished_callback=self._finished,
                 device=self.device,
                 latency=self.latency,
             )
+            try:
+                self.output_latency = float(self.stream.latency)  # as the device says
+            except (TypeError, ValueError, AttributeError):
+                self.output_latency = None
             self.stream_started_at = time.monotonic()
             self.last_callback = time.perf_counter()
             self.stream.start()
@@ -387,6 +426,11 @@ class Player:
         except Exception as exc:  # noqa: BLE001 - PortAudioError and friends
             raise AudioDeviceError(f"cannot open the audio device ({exc})",
                                    hint=devices.FIX_NO_DEVICE) from None
+
+    def _finished(self) -> None:
+        self.finished.set()
+        if self.on_finished is not None:
+            self.on_finished()
 
     def device_lost(self) -> bool:
         """The stream ended without reaching the end or being stopped, or went silent."""
@@ -399,6 +443,7 @@ class Player:
     def close(self) -> None:
         """Stop everything (no fade: call ``stop()`` and wait for ``finished`` first)."""
         self._quit = True
+        self._wake.set()
         stream, self.stream = self.stream, None
         if stream is not None:
             try:
@@ -422,6 +467,31 @@ class Player:
     def _ready(self, pos: int) -> bool:
         source = self.source
         return source.complete or pos + self._lookahead <= source.ready_until
+
+    def _next_chunk(self, stream, pos: int):
+        """The next limited audio from ``pos``: ``CHUNK`` frames, or as many whole blocks as
+        are final (at least one: the caller checked ``_ready(pos)``). Empty at the end."""
+        source = self.source
+        n = self._chunk
+        if not source.complete:
+            final = source.ready_until - pos - (self._lookahead - self.block)
+            n = max(self.block, min(n, final // self.block * self.block))
+        return stream.read(n)
+
+    def _rest(self) -> None:
+        """Sleep until the ring has drained to the refill mark (the callback wakes us then),
+        or a control wakes us. The timeout is only a fallback: when the device would have
+        played down to the mark in real time."""
+        ring = self.ring
+        if self._ended:
+            timeout = 1.0  # nothing more to make unless a seek comes (it wakes us)
+        else:
+            ahead = ring.level() - self._refill
+            timeout = max(self.block / self.rate, ahead * self.block / self.rate)
+        self.producer_wakeups += 1
+        self._resting = not self._ended
+        self._wake.wait(timeout)
+        self._resting = False
 
     def _resolve_seek(self):
         if self._seek_here:
@@ -447,12 +517,15 @@ class Player:
         source, ring = self.source, self.ring
         nap = self.block / self.rate / 4
         gen = 0
-        stream = source.blocks(self.block, start=0)
+        stream = source.limited(start=0)
+        chunk, chunk_off = None, 0  # the chunk being cut into blocks, and how far
         pos = 0
         pending = None
         pending_pos = 0
         holding = False
+        wake = self._wake
         while not self._quit:
+            wake.clear()  # a control from here on ends the next rest at once
             if source.error is not None:
                 time.sleep(nap)
                 continue
@@ -470,7 +543,8 @@ class Player:
                     time.sleep(nap)
                     continue
                 gen = target_gen
-                stream = source.blocks(self.block, start=start)
+                stream = source.limited(start=start)
+                chunk = None
                 pos = start
                 self.seek_start = start  # where the latest seek restarted (tests, reports)
                 pending = None
@@ -478,7 +552,7 @@ class Player:
                 self._ended = False
                 self._started_gen = False
             if self._ended or ring.full():
-                time.sleep(nap)
+                self._rest()
                 continue
             if pending is None:
                 if not self._ready(pos):
@@ -494,7 +568,10 @@ class Player:
                     else:
                         time.sleep(nap)
                     continue
-                block = next(stream, None)
+                if chunk is None or chunk_off >= len(chunk):
+                    chunk, chunk_off = self._next_chunk(stream, pos), 0
+                block = chunk[chunk_off : chunk_off + self.block] if len(chunk) else None
+                chunk_off += self.block
                 if block is None:
                     ring.push(END, gen=gen)
                     self._producer_gen = gen
@@ -624,6 +701,28 @@ class Player:
         return self._script_frames[self._script_i] - now
 
     def _fill(self, out, frames: int) -> None:
+        ring = self.ring
+        # The common case, most buffers of a session: playing, nothing asked, a whole slot of
+        # audio that fits the buffer exactly. One copy and the counters; the loop below does
+        # the same for it, with every other case (fades, holds, seeks, partial slots).
+        i = ring.read % ring.slots
+        if (self._mode == PLAY and ring.written != ring.read and self._off == 0
+                and ring.frames[i] == frames and ring.kind[i] == AUDIO
+                and ring.gen[i] == self._gen == self._target_gen
+                and not (self._pause_req or self._stop_req)
+                and self._vol == 1.0 == self._vol_target and self.first_audio_at is not None
+                and self._script_frames[self._script_i] >= self.device_frames + frames):
+            out[:] = ring.data[i]
+            self.position = ring.pos[i] + frames
+            self.delivered += frames
+            ring.read += 1
+            if self._resting and ring.written - ring.read <= self._refill:
+                self._resting = False
+                self._wake.set()
+            return
+        self._fill_slow(out, frames)
+
+    def _fill_slow(self, out, frames: int) -> None:
         import numpy as np
 
         ring = self.ring
@@ -712,6 +811,9 @@ class Player:
             if self._off >= ring.frames[i]:
                 ring.pop()
                 self._off = 0
+                if self._resting and ring.written - ring.read <= self._refill:
+                    self._resting = False
+                    self._wake.set()  # once a refill: time to make the next half ring
             done += m
             if kind == AUDIO and (mode == FADE_OUT or mode == FADE_IN):
                 self._fade_pos += m
@@ -762,6 +864,9 @@ class Player:
             "callback_mean_ms": round(mean * 1000, 4),
             "callback_max_ms": round(self.callback_max * 1000, 4),
             "callback_share": round(mean / period, 5) if period else 0.0,
+            "producer_wakeups": self.producer_wakeups,
+            "control_latency_ms": (None if self.control_latency_s() is None
+                                   else round(1000 * self.control_latency_s(), 1)),
             "callback_error": self.callback_error,
             "events": self.events(),
         }

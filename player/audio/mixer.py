@@ -491,6 +491,10 @@ class Mixer:
         """
         return limited_blocks(self, block, start=start, progress=progress)
 
+    def limited(self, *, start: int = 0) -> "LimitedStream":
+        """The same limited stream, read in pieces of any size (what the player reads)."""
+        return LimitedStream(self, start=start)
+
 
 def limited_blocks(
     source,
@@ -506,42 +510,71 @@ def limited_blocks(
     while speech is being synthesized) works as long as the caller only asks for blocks that
     are already final. The limiter gives the same samples for any block size.
     """
-    from player.audio.limiter import TruePeakLimiter
+    stream = LimitedStream(source, start=start)
+    while True:
+        out = stream.read(block)
+        if not len(out):
+            return
+        if progress:
+            progress(stream.emitted, source.length)
+        yield out
 
-    limiter = TruePeakLimiter(
-        source.rate, channels=source.channels, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP
-    )
-    skip = limiter.latency  # the limiter delays its output by this much
-    pending: list[np.ndarray] = []
-    pending_len = 0
-    emitted = start
-    pos = start
-    while emitted < source.length:
-        total_in = source.length + limiter.latency
-        if pos < total_in:
-            n = min(block, total_in - pos)
-            chunk = limiter.process(source.render(pos, n))
-            pos += n
-        else:
-            chunk = limiter.flush()
-            if len(chunk) == 0:
-                break
-        if skip:
-            cut = min(skip, len(chunk))
-            chunk = chunk[cut:]
-            skip -= cut
-        if len(chunk):
-            pending.append(chunk)
-            pending_len += len(chunk)
-        while pending_len >= block or (pos >= total_in and pending_len):
-            joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
-            take = min(block, source.length - emitted, len(joined))
-            out, rest = joined[:take], joined[take:]
-            pending = [rest] if len(rest) else []
-            pending_len = len(rest)
-            emitted += take
-            if progress:
-                progress(emitted, source.length)
-            yield np.ascontiguousarray(out, dtype=np.float32)
-            if emitted >= source.length:
-                return
+
+class LimitedStream:
+    """``source.render`` from ``start`` to ``source.length`` through the true-peak limiter,
+    read in pieces of any size (``read(n)``): the limiter and the pure ``render`` give the
+    same samples however the session is cut, so a player reading large chunks ahead and a
+    file render reading 64k blocks get the same audio.
+
+    ``source.length`` is read again on every ``read`` (see ``limited_blocks``). To give
+    ``[p, p + n)`` the stream renders the source up to ``p + n + latency`` (the limiter's
+    look-ahead), at most ``SUB_BLOCK`` frames more.
+    """
+
+    def __init__(self, source, *, start: int = 0):
+        from player.audio.limiter import TruePeakLimiter
+
+        self.source = source
+        self.limiter = TruePeakLimiter(
+            source.rate, channels=source.channels, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP
+        )
+        self.latency = self.limiter.latency
+        self._skip = self.latency  # the limiter delays its output by this much
+        self._pending: list[np.ndarray] = []
+        self._pending_len = 0
+        self._pos = start  # the next source frame to render
+        self.emitted = start  # the session position of the next frame read
+
+    def read(self, n: int) -> np.ndarray:
+        """The next ``n`` frames, float32 (m, channels): fewer at the end, none after it."""
+        source, limiter = self.source, self.limiter
+        want = min(int(n), source.length - self.emitted)
+        if want <= 0:
+            return np.zeros((0, source.channels), dtype=np.float32)
+        while self._pending_len < want:
+            total_in = source.length + self.latency
+            if self._pos < total_in:
+                m = min(want - self._pending_len + self._skip, total_in - self._pos)
+                chunk = limiter.process(source.render(self._pos, m))
+                self._pos += m
+            else:
+                chunk = limiter.flush()
+                if len(chunk) == 0:
+                    break
+            if self._skip:
+                cut = min(self._skip, len(chunk))
+                chunk = chunk[cut:]
+                self._skip -= cut
+            if len(chunk):
+                self._pending.append(chunk)
+                self._pending_len += len(chunk)
+        pending = self._pending
+        if not pending:
+            return np.zeros((0, source.channels), dtype=np.float32)
+        joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        take = min(want, len(joined))
+        out, rest = joined[:take], joined[take:]
+        self._pending = [rest] if len(rest) else []
+        self._pending_len = len(rest)
+        self.emitted += take
+        return np.ascontiguousarray(out, dtype=np.float32)

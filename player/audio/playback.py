@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from player.audio import devices
-from player.audio.engine import BLOCK, LOW_WATER, PREFILL_PATIENCE_S, Player
+from player.audio.engine import BLOCK, LOW_WATER, PREFILL_PATIENCE_S, RELAXED_BLOCK, Player
 from player.format.durations import clock
 from player.errors import AudioDeviceError, HavenError
 
 PROGRESS_EVERY_S = 30.0  # journal progress updates
+IDLE_S = 1.0  # with nothing on screen, the session loop wakes this often (and at any event)
 VOLUME_STEP_DB = 3.0
 
 
@@ -58,6 +59,7 @@ class _Signals:
     def __init__(self):
         self.received: int | None = None
         self.event = threading.Event()
+        self.on_signal: Callable[[], None] | None = None  # e.g. wake the session loop
         self._old: dict = {}
 
     def install(self) -> None:
@@ -73,6 +75,8 @@ class _Signals:
         if self.received is None:
             self.received = signum
         self.event.set()
+        if self.on_signal is not None:
+            self.on_signal()
 
     def restore(self) -> None:
         for sig, old in self._old.items():
@@ -238,35 +242,52 @@ def play(
         signals.restore()
 
 
+def device_block(interactive: bool) -> int:
+    """Frames per device buffer: small enough that a key is heard within 100 ms when keys can
+    be pressed (``engine.BLOCK``), eight times larger otherwise (``engine.RELAXED_BLOCK``:
+    fewer wake-ups of the device, the callback and PulseAudio, the most of playing's CPU)."""
+    return BLOCK if interactive else RELAXED_BLOCK
+
+
 def _run(session, settings, signals, report, progress, *, device, sd, quiet, captions, dim, interactive,
          ring_seconds, script_controls, stream_factory, journal) -> PlayResult:
     from player.audio.controls import KeyReader
     from player.audio.display import SessionDisplay, Snapshot
 
     rate = settings.sample_rate
+    block = device_block(interactive)
     ring_blocks = None
     if ring_seconds:
-        ring_blocks = max(LOW_WATER * 2, math.ceil(ring_seconds * rate / BLOCK))
+        ring_blocks = max(LOW_WATER * 2, math.ceil(ring_seconds * rate / block))
     player = Player(
-        session, device=device, ring_blocks=ring_blocks, stream_factory=stream_factory,
-        scripted=parse_script_controls(script_controls, rate),
+        session, device=device, block=block, ring_blocks=ring_blocks,
+        stream_factory=stream_factory, scripted=parse_script_controls(script_controls, rate),
     )
-    keys = KeyReader(on_suspend=player.pause) if interactive else None
+    # The session loop sleeps until something happens: a key, a signal, the stream's end,
+    # or the display's next refresh (IDLE_S when nothing is shown).
+    wake = threading.Event()
+    player.on_finished = wake.set
+    signals.on_signal = wake.set
+    keys = KeyReader(on_suspend=player.pause, on_key=wake.set) if interactive else None
     display = SessionDisplay(enabled=not quiet and sys.stdout.isatty(), captions=captions,
                              dim=dim, keys=keys is not None)
+    tick = display.refresh_s if display.enabled else IDLE_S
     reason = "end"
     last_progress = time.monotonic()
 
     def snapshot() -> Snapshot:
         return Snapshot.of(player, session)
 
+    def preparing() -> None:
+        if display.enabled:
+            display.update(snapshot(), preparing=True)
+
     try:
         display.start()
         if keys is not None and not keys.start():
             keys = None
         started = player.start(
-            sd=sd, abort=signals.event.is_set,
-            on_wait=lambda: display.update(snapshot(), preparing=True),
+            sd=sd, abort=signals.event.is_set, on_wait=preparing,
             patience=None if ring_seconds else PREFILL_PATIENCE_S,
         )
         if started:
@@ -283,12 +304,13 @@ def _run(session, settings, signals, report, progress, *, device, sd, quiet, cap
                 player.stop()
             if player.producer_error is not None:
                 raise player.producer_error
-            if player.finished.wait(0.02):
+            if player.finished.is_set():
                 break
             if player.device_lost():
                 reason = "device-lost"
                 break
-            display.update(snapshot())
+            if display.enabled:
+                display.update(snapshot())
             now = time.monotonic()
             if now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
@@ -296,6 +318,8 @@ def _run(session, settings, signals, report, progress, *, device, sd, quiet, cap
                     journal.progress(player.delivered / rate)
                 except HavenError:
                     pass
+            wake.wait(tick)
+            wake.clear()  # whatever woke us is looked at from the top
     finally:
         if player.stream is not None and not player.finished.is_set():
             player.stop()
