@@ -13,13 +13,20 @@ benchmark took the same clock just before starting the process.
 
 "Same" and "not growing": the longest script's median within 50 ms (P2) or 100 ms (P3) of
 the shortest's. Scripts are the built-in ones with the least and the most speech.
+
+- P3, first run (issue 12): a fresh ``HAVEN_HOME`` for every run, as a listener's very first
+  session finds it: no speech cache, nothing computed on an earlier run (``cache/computed``:
+  beds, bell and tone levels), no settings, no journal. The same 1 s target, for the same
+  two scripts and ``bedtime-body-scan`` (the issue's session: a noise bed and a slower voice).
+  Where Piper is installed, also the shortest script with the neural voice (the default
+  voice there): its model loads and speaks the first sentence before the first audio.
 """
 
 from __future__ import annotations
 
 import shutil
 
-from bench.common import Context, Row, median, rounded, wall_ms
+from bench.common import Context, Row, haven_argv, median, rounded, run_checked, wall_ms
 from bench.p1_startup import measure as measure_p1
 from bench.playing import capture_env, first_audio_ms, play_argv, play_available, run_play
 from bench.scripts import sentences, shortest_and_longest
@@ -45,6 +52,28 @@ def _first_audio(ctx: Context, script: str, home, *, cold: bool, runs: int) -> l
     return out
 
 
+FIRST_RUN_EXTRA = "bedtime-body-scan"
+
+
+NEURAL_VOICE = "piper:joe"  # the bundled Piper voice (the default one where it is installed)
+
+
+def _first_run(ctx: Context, script: str, runs: int, *extra: str) -> list[float]:
+    """First audio of ``runs`` plays, each in a HAVEN_HOME made for it (removed after)."""
+    report = ctx.workdir / f"first-run-{script}.json"
+    out = []
+    for _ in range(runs):
+        home = ctx.fresh_home()
+        data = run_play(play_argv(script, *extra, *STOP), capture_env(ctx, home, report),
+                        report, timeout=300)
+        shutil.rmtree(home, ignore_errors=True)
+        ms = first_audio_ms(data)
+        if ms is None:
+            raise RuntimeError(f"haven play {script} reported no first audio frame")
+        out.append(ms)
+    return out
+
+
 def run(ctx: Context) -> list[Row]:
     shortest, longest = shortest_and_longest(ctx)
     missing = play_available(ctx)
@@ -59,6 +88,12 @@ def run(ctx: Context) -> list[Row]:
     cold_home = ctx.home("cold")
     cold = {s["id"]: _first_audio(ctx, s["id"], cold_home, cold=True, runs=runs)
             for s in (shortest, longest)}
+
+    first_run = {sid: _first_run(ctx, sid, runs)
+                 for sid in dict.fromkeys((shortest["id"], longest["id"], FIRST_RUN_EXTRA))}
+    neural = None
+    if NEURAL_VOICE in run_checked(haven_argv() + ["voices"], ctx.env()):
+        neural = _first_run(ctx, shortest["id"], runs, "--voice", NEURAL_VOICE)
 
     p1 = ctx.shared.get("p1-samples") or measure_p1(ctx, runs)
     ctx.shared["p1-samples"] = p1
@@ -109,5 +144,36 @@ def run(ctx: Context) -> list[Row]:
                   "target_ms": P3_TARGET_MS,
                   "longest_minus_shortest_ms": round(c_long - c_short, 1),
                   "runs": len(samples)},
+        ))
+    for script, samples in first_run.items():
+        fig = median(samples)
+        base = median(cold[script]) if script in cold else None
+        rows.append(Row(
+            id="P3",
+            what=f"first audio frame, first run (fresh `HAVEN_HOME`), `{script}`",
+            figure=f"{fig:.0f} ms",
+            baseline=(f"{base:.0f} ms (P3 cold cache, same script)" if base is not None
+                      else "-"),
+            ratio=(f"{fig - base:+.0f} ms over a cold cache (target <= {P3_TARGET_MS:.0f} ms)"
+                   if base is not None else f"target <= {P3_TARGET_MS:.0f} ms"),
+            met=fig <= P3_TARGET_MS,
+            data={"script": script, "median_ms": round(fig, 1), "samples_ms": rounded(samples),
+                  "first_run": True, "target_ms": P3_TARGET_MS,
+                  "cold_cache_median_ms": None if base is None else round(base, 1),
+                  "runs": len(samples)},
+        ))
+    if neural is not None:
+        fig = median(neural)
+        rows.append(Row(
+            id="P3",
+            what=f"first audio frame, first run, neural voice (`--voice {NEURAL_VOICE}`), "
+                 f"`{shortest['id']}`",
+            figure=f"{fig:.0f} ms",
+            baseline=f"{median(first_run[shortest['id']]):.0f} ms (system voice, same script)",
+            ratio=f"target <= {P3_TARGET_MS:.0f} ms",
+            met=fig <= P3_TARGET_MS,
+            data={"script": shortest["id"], "voice": NEURAL_VOICE, "median_ms": round(fig, 1),
+                  "samples_ms": rounded(neural), "first_run": True,
+                  "target_ms": P3_TARGET_MS, "runs": len(neural)},
         ))
     return rows

@@ -8,10 +8,14 @@ depend only on their inputs and on Haven's code, so they are kept in
 millisecond.
 
 Key: sha256 of a name, the inputs' ``repr`` and a digest of the source of the modules that
-compute the values (``synth``, ``loudness``, ``mixer``, this one), so a code change can never
-reuse a stale result. Entry: the array's raw float64 bytes followed by their sha256 (32
-bytes), written atomically; anything that does not check out is a miss and is re-made.
-Failing to write only costs the next session the time.
+compute the values (``synth``, ``loudness``, ``mixer``, ``sounds``, this one), so a code change can never
+reuse a stale result. Entry: the array's raw bytes (float64, or float32 where the values are
+float32 anyway, e.g. a bed's loop: half the disk and half the memory while reading) followed
+by their sha256 (32 bytes), written atomically; anything that does not check out is a miss
+and is re-made. Failing to write only costs the next session the time.
+
+Memory: an entry is read straight into the array it becomes (no second copy of the bytes),
+so reading a 13 MB loop costs 13 MB, not 26 or (as float64) 39.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 
 from player import paths
 
-_SOURCES = ("synth.py", "loudness.py", "mixer.py", "memo.py")
+_SOURCES = ("synth.py", "loudness.py", "mixer.py", "sounds.py", "memo.py")
 _DIGEST = 32
 
 
@@ -43,43 +47,68 @@ def _code_digest() -> str:
     return h.hexdigest()
 
 
-def _path(name: str, key: object) -> Path:
+# Storage types: the entry's suffix, so the same name and key in another type is another entry.
+_SUFFIX = {np.dtype(np.float64): ".f64", np.dtype(np.float32): ".f32"}
+# An entry larger than this is damaged (a built-in bed's loop is ~14 MB; a 20-minute
+# recording of the listener's, the longest used, ~460 MB).
+_MAX_BYTES = 1 << 30
+
+
+def _path(name: str, key: object, dtype: np.dtype = np.dtype(np.float64)) -> Path:
     digest = hashlib.sha256(f"{name}\0{key!r}\0{_code_digest()}".encode()).hexdigest()
-    return paths.cache_dir() / "computed" / f"{name}-{digest[:40]}.f64"
+    return paths.cache_dir() / "computed" / f"{name}-{digest[:40]}{_SUFFIX[dtype]}"
 
 
-def _load(path: Path) -> np.ndarray | None:
+def _load(path: Path, dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray | None:
+    """The entry's values, read into their array (little-endian ``dtype``), or None."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb", buffering=0) as fh:
+            size = os.fstat(fh.fileno()).st_size - _DIGEST
+            if size < 0 or size % dtype.itemsize or size > _MAX_BYTES:
+                return None
+            value = np.empty(size // dtype.itemsize, dtype=dtype.newbyteorder("<"))
+            view = memoryview(value).cast("B")
+            got = 0
+            while got < size:
+                n = fh.readinto(view[got:])
+                if not n:
+                    return None
+                got += n
+            digest = fh.read(_DIGEST + 1)
     except OSError:
         return None
-    body, digest = data[:-_DIGEST], data[-_DIGEST:]
-    if len(data) < _DIGEST or len(body) % 8 or hashlib.sha256(body).digest() != digest:
+    if digest != hashlib.sha256(view).digest():
         return None
-    return np.frombuffer(body, dtype="<f8").copy()
+    return value.astype(dtype, copy=False)
 
 
-def _store(path: Path, value: np.ndarray) -> None:
+def _store(path: Path, value: np.ndarray, dtype: np.dtype = np.dtype(np.float64)) -> None:
     from player.files import write_atomic
 
-    body = np.ascontiguousarray(value, dtype="<f8").tobytes()
+    body = np.ascontiguousarray(value, dtype=dtype.newbyteorder("<"))
+    view = memoryview(body).cast("B")
     try:
         paths.ensure_private_dir(paths.cache_dir())
         paths.ensure_private_dir(path.parent)
-        write_atomic(path, body + hashlib.sha256(body).digest(), sync=False)
+        write_atomic(path, b"".join((view, hashlib.sha256(view).digest())), sync=False)
     except OSError:
         pass
 
 
-def cached_array(name: str, key: object, make: Callable[[], np.ndarray]) -> np.ndarray:
-    """``make()`` (a float64 array), or the same values from the disk cache.
+def cached_array(
+    name: str, key: object, make: Callable[[], np.ndarray], dtype=np.float64
+) -> np.ndarray:
+    """``make()`` as a ``dtype`` array (float64 or float32), or the same values from the disk
+    cache.
 
     ``key`` must hold every input of ``make`` and have a faithful, stable ``repr`` (numbers,
-    strings, tuples, frozen dataclasses of those).
+    strings, tuples, frozen dataclasses of those). The shape is not kept: a 2-D value comes
+    back flat (reshape it).
     """
-    path = _path(name, key)
-    value = _load(path)
+    dtype = np.dtype(dtype)
+    path = _path(name, key, dtype)
+    value = _load(path, dtype)
     if value is None:
-        value = np.asarray(make(), dtype=np.float64)
-        _store(path, value)
+        value = np.asarray(make(), dtype=dtype).reshape(-1)
+        _store(path, value, dtype)
     return value

@@ -116,17 +116,25 @@ def check_bell_name(ref: str) -> None:
 # --- reading files ------------------------------------------------------------------------
 
 
-def _read(path: Path):
-    """(samples (n, channels) float64, sample rate) of a sound file, or BadInputError."""
-    import numpy as np
-    import soundfile
-
+def _file_bytes(path: Path) -> tuple[bytes, str]:
+    """(the file's bytes, their sha256): the key of what is made from them."""
     from player.files import read_regular
 
     try:
         data = read_regular(path, limit=MAX_SOUND_BYTES, what="sound file")
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such sound file") from None
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _decode(path: Path, data: bytes):
+    """(samples (n, channels) float64, sample rate) of a sound file's bytes, or BadInputError.
+
+    Only on a miss of ``memo``: a prepared bed or bell is read back without decoding the file
+    (a long recording is hundreds of MB as float64)."""
+    import numpy as np
+    import soundfile
+
     try:
         with soundfile.SoundFile(io.BytesIO(data)) as f:
             rate = f.samplerate
@@ -142,7 +150,7 @@ def _read(path: Path):
         raise BadInputError(f"{path}: the sound file has no usable samples")
     if float(np.max(np.abs(samples))) < SILENCE_PEAK:
         raise BadInputError(f"{path}: the sound is silent")
-    return samples, int(rate), hashlib.sha256(data).hexdigest()
+    return samples, int(rate)
 
 
 def _resample(x, rate_in: int, rate_out: int):
@@ -177,27 +185,36 @@ def _bed_loop(path: Path, rate: int):
 
     from player.audio import loudness, memo
 
-    samples, file_rate, digest = _read(path)
-    if samples.shape[0] < MIN_LOOP_S * file_rate:
-        raise BadInputError(
-            f"{path}: too short to loop ({samples.shape[0] / file_rate:.1f} s; a bed needs "
-            f"at least {MIN_LOOP_S:g} s)"
-        )
+    data, digest = _file_bytes(path)
 
     def make():
+        samples, file_rate = _decode(path, data)
+        if samples.shape[0] < MIN_LOOP_S * file_rate:
+            raise BadInputError(
+                f"{path}: too short to loop ({samples.shape[0] / file_rate:.1f} s; a bed "
+                f"needs at least {MIN_LOOP_S:g} s)"
+            )
         x = samples[:, :2] if samples.shape[1] >= 2 else np.repeat(samples, 2, axis=1)
+        del samples
         x = _resample(x, file_rate, rate)
-        loop = make_loop(x, rate).astype(np.float32).astype(np.float64)
+        return make_loop(x, rate).astype(np.float32)
+
+    # The loop is kept as the float32 it is played as (half the memory of float64), its
+    # power beside it; the file's bytes decide both (their rate included).
+    key = (digest, rate)
+    loop = memo.cached_array("sound-bed", key, make, dtype=np.float32).reshape(-1, 2)
+    del data
+
+    def measure():
         # K-weighted power of the loop played forever: filter two turns, measure the second.
         power = 0.0
         for ch in range(2):
-            y = loudness.k_weight(np.concatenate([loop[:, ch], loop[:, ch]]), rate)[len(loop):]
+            turn = loop[:, ch].astype(np.float64)
+            y = loudness.k_weight(np.concatenate([turn, turn]), rate)[len(loop):]
             power += float(np.mean(y * y))
-        return np.concatenate([loop.ravel(), [power]])
+        return [power]
 
-    packed = memo.cached_array("sound-bed", (digest, file_rate, rate), make)
-    power = float(packed[-1])
-    loop = packed[:-1].reshape(-1, 2).astype(np.float32)
+    power = float(memo.cached_array("sound-power", key, measure)[0])
     if not power > 1e-12:
         raise BadInputError(f"{path}: the sound is silent")
     loop.setflags(write=False)
@@ -209,9 +226,10 @@ def _bell_strike(path: Path, rate: int):
 
     from player.audio import memo
 
-    samples, file_rate, digest = _read(path)
+    data, digest = _file_bytes(path)
 
     def make():
+        samples, file_rate = _decode(path, data)
         x = np.mean(samples, axis=1)
         peak = float(np.max(np.abs(x)))
         start = int(np.argmax(np.abs(x) >= peak * 1e-3))  # leading silence: -60 dB of the peak
@@ -223,7 +241,7 @@ def _bell_strike(path: Path, rate: int):
         x[0] = 0.0  # the strike rises from silence on its first sample, like Haven's bowl
         return x
 
-    strike = memo.cached_array("sound-bell", (digest, file_rate, rate), make).astype(np.float32)
+    strike = memo.cached_array("sound-bell", (digest, rate), make, dtype=np.float32)
     strike.setflags(write=False)
     return strike
 
@@ -274,16 +292,25 @@ def asset_path(name: str) -> Path:
 
 @lru_cache(maxsize=8)
 def _asset(path: str, mtime_ns: int, size: int):
+    """An asset's samples, kept decoded in ``player.audio.memo`` (by the file's path, time and
+    size): a session with a bell then needs neither soundfile (~2 MB, a few ms to import)
+    nor the FLAC decoding on the way to its first audio."""
     import numpy as np
-    import soundfile
 
-    from player.files import read_regular
+    from player.audio import memo
 
-    data = read_regular(path, limit=MAX_SOUND_BYTES, what="sound file")
-    samples, rate = soundfile.read(io.BytesIO(data), dtype="float32")
-    if rate != ASSET_RATE or samples.ndim != 1:
-        raise ValueError(f"{path}: not a {ASSET_RATE} Hz mono asset")
-    samples = np.ascontiguousarray(samples)
+    def decode():
+        import soundfile
+
+        from player.files import read_regular
+
+        data = read_regular(path, limit=MAX_SOUND_BYTES, what="sound file")
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32")
+        if rate != ASSET_RATE or samples.ndim != 1:
+            raise ValueError(f"{path}: not a {ASSET_RATE} Hz mono asset")
+        return samples
+
+    samples = memo.cached_array("asset", (path, mtime_ns, size), decode, dtype=np.float32)
     samples.setflags(write=False)
     return samples
 

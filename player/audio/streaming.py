@@ -19,6 +19,10 @@ instead
    the two: the mixer of the current compile renders ``[0, ready_until)`` exactly as the
    final mixer will.
 
+Memory: a session keeps every clip for its whole length, so a clip is kept as the speech
+cache keeps it, 16-bit steps and their scale (:class:`PackedClip`, half of float32), and
+turned into float32 a block at a time, giving exactly the samples a render mixes.
+
 The player only ever asks for blocks below ``ready_until`` (or anything once ``complete``);
 if synthesis falls behind it holds silence instead of guessing. With ``--minutes`` every
 clip's length takes part in fitting, so nothing is final before all clips are there: the
@@ -51,6 +55,80 @@ class _Cancelled(Exception):
     pass
 
 
+class PackedClip:
+    """A normalized clip held as 16-bit steps, their float32 scale and the clip's float32 gain.
+
+    A slice is float32 ``steps * scale * gain``, computed as the speech cache decodes a clip
+    (``steps * scale``) and ``mixer.normalize_clip`` then scales it (``* gain``): the same two
+    float32 multiplications per sample, so exactly the samples of the float32 clip, in half
+    its memory. ``len`` and slicing are all the mixer asks of a clip.
+    """
+
+    __slots__ = ("steps", "scale", "gain")
+
+    def __init__(self, steps, scale, gain):
+        self.steps, self.scale, self.gain = steps, scale, gain
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, index: slice):
+        out = self.steps[index].astype(self.scale.dtype)
+        out *= self.scale
+        out *= self.gain
+        return out
+
+
+def stored_clip_gain(samples, rate: int, volume: float) -> float:
+    """``mixer.clip_gain``, kept on disk (``player.audio.memo``) by the clip's content.
+
+    Measuring a clip K-weights it through an FFT of up to 2^20 points: ~20 MB of buffers at
+    once and most of the CPU of loading a cached session. The value stored is the very float
+    ``clip_gain`` returned for these samples, so a render (which measures afresh) and a play
+    still give the same samples.
+    """
+    import hashlib
+
+    import numpy as np
+
+    from player.audio import memo
+    from player.audio.mixer import clip_gain
+
+    x = np.ascontiguousarray(samples)
+    if not x.size or volume <= 0:
+        return clip_gain(x, rate, volume)
+    key = (hashlib.sha256(x).hexdigest(), x.dtype.str, x.shape, int(rate), float(volume))
+    return float(memo.cached_array("clip-gain", key, lambda: [clip_gain(x, rate, volume)])[0])
+
+
+def pack_clip(samples, gain: float) -> "PackedClip | None":
+    """``samples`` (float32, as the speech cache decodes them) times ``gain`` as a
+    :class:`PackedClip`, or None when they are not exactly 16-bit steps of one scale (then
+    the caller keeps float32). Checked sample by sample, so a packed clip never differs."""
+    import numpy as np
+
+    x = np.asarray(samples)
+    if x.dtype != np.float32 or x.ndim != 1 or not x.size:
+        return None
+    peak = float(np.max(np.abs(x)))
+    if not (np.isfinite(peak) and peak > 0.0):
+        return None
+    guess = np.float32(peak / 32767.0)  # the cache scales a clip's peak to step 32767
+    buf = np.empty_like(x)  # one float32 work buffer (clips arrive while audio plays)
+    for scale in (guess, np.nextafter(guess, np.float32(0)), np.nextafter(guess, np.float32(1))):
+        np.divide(x, scale, out=buf)
+        np.rint(buf, out=buf)
+        if float(np.max(np.abs(buf))) > 32767.0:
+            continue
+        steps = buf.astype(np.int16)
+        np.copyto(buf, steps)  # exact: every int16 is a float32
+        buf *= scale  # the cache's decoding, ``steps.astype(float32) * scale``
+        if np.array_equal(buf, x):
+            steps.setflags(write=False)
+            return PackedClip(steps, scale, np.float32(gain))
+    return None
+
+
 @dataclass(frozen=True)
 class _State:
     """One consistent view of the session, swapped atomically as clips arrive."""
@@ -60,6 +138,28 @@ class _State:
     mixer: object | None
     ready_until: int
     complete: bool
+
+
+# glibc's malloc serves a request at or above this from its own mapping, returned to the
+# system when freed. By default the threshold follows the largest block freed (up to 32 MB),
+# so after preparing a session (FFT buffers of several MB) every clip and temporary lands in
+# the heap, whose freed holes are never given back: measured, a played session kept ~25 MB
+# more resident than it used. Fixing the threshold at its initial value keeps the heap to
+# small objects (the player's per-block buffers, ~16-64 kB, stay there: no system calls).
+MMAP_THRESHOLD = 128 * 1024
+_M_MMAP_THRESHOLD = -3  # malloc.h
+
+
+def keep_heap_small() -> bool:
+    """Fix glibc's mmap threshold (see ``MMAP_THRESHOLD``); False where there is no glibc."""
+    import ctypes  # sounddevice imports it too
+
+    try:
+        # The process's own symbols: libc's where it has mallopt (no ``find_library``, which
+        # runs ``ldconfig``, on the way to the first audio).
+        return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError):  # not glibc (macOS, musl without mallopt): nothing to do
+        return False
 
 
 class StreamingSession:
@@ -83,6 +183,7 @@ class StreamingSession:
         from player.audio.mixer import plan_loudness
         from player.audio.render import plan_timeline
 
+        keep_heap_small()
         self.script = script
         self.settings = settings
         self.rate = settings.sample_rate
@@ -97,7 +198,7 @@ class StreamingSession:
         self.error: BaseException | None = None
         self.starving = False  # set by the player when it waits for speech
         self.synthesized = 0
-        self._clips: dict[SpeechRequest, np.ndarray] = {}
+        self._clips: dict[SpeechRequest, PackedClip | np.ndarray] = {}
         self._empty = np.zeros(0, dtype=np.float32)
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -164,6 +265,13 @@ class StreamingSession:
 
         return limited_blocks(self, block, start=start)
 
+    def limited(self, *, start: int = 0):
+        """The limited stream read in pieces of any size (``mixer.LimitedStream``): what the
+        player reads ahead, chunk by chunk."""
+        from player.audio.mixer import LimitedStream
+
+        return LimitedStream(self, start=start)
+
     # --- synthesis ---------------------------------------------------------------------
 
     def start(self) -> "StreamingSession":
@@ -197,7 +305,10 @@ class StreamingSession:
             raise _Cancelled
         if request in self._clips:
             return
-        self._clips[request] = normalize_clip(samples, self.rate, request.volume)
+        packed = pack_clip(samples, stored_clip_gain(samples, self.rate, request.volume))
+        self._clips[request] = (
+            packed if packed is not None else normalize_clip(samples, self.rate, request.volume)
+        )
         self.synthesized = len(self._clips)
         prefix = self._known_prefix()
         if prefix == self._built_prefix and not self._all_known():
