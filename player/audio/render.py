@@ -73,7 +73,8 @@ def synthesize_speech(
     progress: Callable[[int, int], None] | None = None,
     on_clip: Callable[[SpeechRequest, object], None] | None = None,
 ) -> dict:
-    """Synthesize (or load from cache) every clip; returns request -> float32 samples.
+    """Synthesize (or load from cache) every clip; returns request -> float32 samples
+    (nothing when ``on_clip`` is given: the clips went there).
 
     The one way a session's speech is made (``speech.synthesize``: settings, voice, engine
     fallback and cache keys decided once). ``on_clip(request, samples)`` hears of each clip
@@ -89,7 +90,8 @@ def synthesize_speech(
     clips = speech.synthesize(
         [
             speech.ClipRequest(
-                text=r.text, engine=r.engine, voice=r.voice, rate=r.rate, volume=r.volume
+                text=r.text, engine=r.engine, voice=r.voice, rate=r.rate, volume=r.volume,
+                lexicon=r.lexicon, language=r.language,
             )
             for r in requests
         ],
@@ -99,6 +101,7 @@ def synthesize_speech(
         notify=notify,
         progress=progress,
         on_clip=handed,
+        keep=on_clip is None,  # a streaming player keeps its own (16-bit) copy of each clip
     )
     return {req: clip.samples for req, clip in zip(requests, clips)}
 
@@ -122,6 +125,8 @@ def prepare_script(
         minutes=settings.minutes,
         overrides=settings.overrides,
     )
+    for warning in timeline.warnings if notify is not None else ():
+        notify(warning)  # a line over a pacer running past it (timeline.warnings)
     mixer = Mixer(
         timeline,
         clips,
@@ -293,22 +298,21 @@ def _write_audio(session, tmp_name, shown, fmt, subtype, block, progress) -> tup
     """Mix the session into the file ``tmp_name``; (frames, chapters). Errors name ``shown``."""
     import soundfile as sf
 
+    from player.audio.mp3 import EncoderError
     from player.files import FileAccessError
 
     mixer = session.mixer
-    frames = 0
+    title = session.timeline.title or session.script.title
     try:
-        with sf.SoundFile(
-            tmp_name, "w", samplerate=mixer.rate, channels=mixer.channels, format=fmt,
-            subtype=subtype,
-        ) as out:
-            if fmt == "WAV":
-                _no_peak_chunk(out)
-            out.title = session.timeline.title or session.script.title
-            out.software = "Haven"
-            for chunk in mixer.blocks(block, progress=progress):
-                out.write(chunk)
-                frames += len(chunk)
+        with _open_encoder(tmp_name, fmt, subtype, mixer.rate, mixer.channels, title) as out:
+
+            def write(chunk) -> None:  # in the writer thread
+                try:
+                    out.write(chunk)
+                except sf.SoundFileError as exc:
+                    raise _system_error(exc) from None  # the C errno is the writing thread's
+
+            frames = _write_alongside(mixer.blocks(block, progress=progress), write)
         if fmt == "WAV":
             chapters = add_wav_chapters(tmp_name, session.timeline)
         else:
@@ -317,16 +321,91 @@ def _write_audio(session, tmp_name, shown, fmt, subtype, block, progress) -> tup
         raise
     except OSError as exc:
         raise FileAccessError.from_os_error(exc, shown, doing="write") from None
+    except EncoderError as exc:
+        raise HavenError(f"cannot write {shown}: {exc}") from exc
     except sf.SoundFileError as exc:
-        # libsndfile reports a failed write() as a "system error"; the C errno says which.
-        code = sf._ffi.errno if getattr(exc, "code", None) == SF_ERR_SYSTEM else 0
-        if code:
-            raise FileAccessError.from_os_error(OSError(code, os.strerror(code)), shown, doing="write") from None
+        error = _system_error(exc)
+        if isinstance(error, OSError):
+            raise FileAccessError.from_os_error(error, shown, doing="write") from None
         raise HavenError(f"cannot write {shown}: the audio library failed ({exc})") from exc
     return frames, chapters
 
 
 SF_ERR_SYSTEM = 2  # from sndfile.h
+
+
+def _system_error(exc: Exception) -> Exception:
+    """libsndfile reports a failed write() as a "system error"; the C errno says which (read
+    in the thread that wrote). That as an OSError; any other error as it is."""
+    import soundfile as sf
+
+    code = sf._ffi.errno if getattr(exc, "code", None) == SF_ERR_SYSTEM else 0
+    return OSError(code, os.strerror(code)) if code else exc
+
+
+def _write_alongside(blocks, write) -> int:
+    """``write`` every block of ``blocks`` in a second thread while the next one is mixed;
+    returns the frames written.
+
+    The encoders (LAME, libvorbis, libFLAC) release the GIL while they work, so on a machine
+    with two cores an encoded render takes about as long as the encoder alone rather than
+    encoder plus mixer (P11). At most two blocks wait (~1 MB at 48 kHz stereo). The writer's
+    error is raised here; an error or Ctrl-C here stops the writer before the file closes.
+    """
+    import queue
+    import threading
+
+    pending: queue.Queue = queue.Queue(maxsize=2)
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        while (chunk := pending.get()) is not None:
+            if failed:
+                continue  # drain, so the mixing side never blocks on a dead writer
+            try:
+                write(chunk)
+            except BaseException as exc:  # noqa: BLE001 - handed to the mixing thread
+                failed.append(exc)
+
+    thread = threading.Thread(target=writer, name="haven-render-writer", daemon=True)
+    thread.start()
+    frames = 0
+    try:
+        for chunk in blocks:
+            if failed:
+                break
+            pending.put(chunk.copy())  # a block of its own: the mixer may reuse its buffers
+            frames += len(chunk)
+    finally:
+        pending.put(None)
+        thread.join()
+    if failed:
+        raise failed[0]
+    return frames
+
+
+def _open_encoder(tmp_name: str, fmt: str, subtype: str, rate: int, channels: int, title: str):
+    """A writer (``write(block)``, a context manager) for ``tmp_name``: MP3 through the
+    system's LAME when there is one (``player.audio.mp3``: the same bytes as libsndfile's,
+    four times faster), everything else through libsndfile."""
+    import soundfile as sf
+
+    if fmt == "MP3":
+        from player.audio.mp3 import LameWriter
+
+        writer = LameWriter.open(tmp_name, rate, channels, title=title)
+        if writer is not None:
+            return writer
+    out = sf.SoundFile(tmp_name, "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype)
+    try:
+        if fmt == "WAV":
+            _no_peak_chunk(out)
+        out.title = title
+        out.software = "Haven"
+    except BaseException:
+        out.close()
+        raise
+    return out
 
 
 def _no_peak_chunk(out) -> None:

@@ -62,12 +62,16 @@ class TaskResult:
     seconds: float  # synthesis + processing time in the worker
 
 
+_libc: list = []  # loaded once: forked children inherit it (dlopen costs ~1 ms per clip)
+
+
 def die_with_parent(parent_pid: int | None = None) -> None:
     """Have Linux SIGKILL this process when its parent dies; exit now if it already has."""
     if sys.platform.startswith("linux"):
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if not _libc:
+                _libc.append(ctypes.CDLL(None, use_errno=True))
+            _libc[0].prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):
             pass
     if parent_pid is not None and os.getppid() != parent_pid:
@@ -161,13 +165,23 @@ class _Worker:
         tail = self.stderr_tail()
         return f"{reason}: {tail}" if tail and "Traceback" not in tail else reason
 
-    def stop(self, graceful: bool) -> None:
-        """End the process and reap it, politely if ``graceful``; never raises."""
+    def ask_to_stop(self) -> bool:
+        """Tell the worker to finish (it exits on its own); False if it cannot be told."""
+        try:
+            self.conn.send(("stop",))
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def stop(self, graceful: bool, asked: bool = False) -> None:
+        """End the process and reap it, politely if ``graceful`` (``asked``: it was told to
+        stop already); never raises."""
         proc = self.proc
         try:
             if graceful and proc.poll() is None:
                 try:
-                    self.conn.send(("stop",))
+                    if not asked:
+                        self.conn.send(("stop",))
                     proc.wait(timeout=STOP_GRACE_S)
                 except (OSError, ValueError, subprocess.TimeoutExpired):
                     pass
@@ -217,8 +231,10 @@ class WorkerPool:
 
     def close(self, graceful: bool = True) -> None:
         workers, self._workers = self._workers, []
-        for worker in workers:
-            worker.stop(graceful)
+        # All are told first, so they wind down together rather than one after the other.
+        asked = [graceful and worker.ask_to_stop() for worker in workers]
+        for worker, told in zip(workers, asked):
+            worker.stop(graceful, asked=told)
 
     # -- running tasks -------------------------------------------------------------------------
     def run(
@@ -381,12 +397,15 @@ def _worker_main(argv: list[str]) -> None:
     try:
         import dataclasses
 
-        from player.speech import dsp  # numpy; soxr is imported on first use below
         from player.speech.engines import load_engine_class
 
-        import soxr  # noqa: F401 - paid once here, not by the first clip
-
+        # The engine first: espeak's forks its helper process here, which must happen
+        # before numpy is imported to keep that process small (pyttsx3_engine, P4).
         engine = state["engine"] = load_engine_class(engine_spec)()
+
+        from player.speech import dsp  # numpy
+
+        import soxr  # noqa: F401 - paid once here, not by the first clip
     except BaseException as exc:  # noqa: BLE001 - reported to the main process
         conn.send(("init-failed", str(exc) or type(exc).__name__))
         return
@@ -417,3 +436,7 @@ def _worker_main(argv: list[str]) -> None:
                 conn.send(("done", key, samples.tobytes(), notice, time.perf_counter() - t0))
     finally:
         engine.close()
+    # Nothing is left to flush (stdout is /dev/null): skip the interpreter's tear-down
+    # (~20 ms with numpy loaded), which the main process would wait for.
+    sys.stderr.flush()
+    os._exit(0)
