@@ -79,6 +79,9 @@ def bench_env(home: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["HAVEN_HOME"] = str(home)
+    # The P benchmarks' baselines are espeak-ng's: they measure the system voice, named here
+    # because the default is the neural voice when it is installed (N1 measures that one).
+    env.setdefault("HAVEN_VOICE_ENGINE", "pyttsx3")
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p
     )

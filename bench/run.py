@@ -31,6 +31,9 @@ BENCHMARKS = {
     "P6": "bench.p6_memory",
     "P7": "bench.p7_underflow",
     "P8": "bench.p8_journal",
+    "P9": "bench.p9_cpu",  # issue 12: CPU while playing, against a file player
+    "P10": "bench.p10_memory",  # issue 12: peak memory of `haven play`
+    "P11": "bench.p11_encode",  # issue 12: encoded formats against WAV
     "R1": "bench.r1_report",  # issue 18: `haven report` on 10 years of practice
     "A1": "bench.a1_apple_health",  # issue 15: a 1 GB Apple Health export in bounded memory
     "N1": "bench.n1_neural",  # the optional neural voice; not one of the issue's targets

@@ -162,7 +162,9 @@ SETTINGS: tuple[Setting, ...] = (
             "counting days that earn one streak freeze (it covers one missed day)"),
     Setting("journal.freeze_max", 2, _number(0, 10, integer=True),
             "streak freezes held at most at once (0: no freezes)"),
-    Setting("voice.engine", "auto", _word, "speech engine (auto picks the best installed)"),
+    Setting("voice.engine", "auto", _word,
+            "speech engine: auto (the neural voice when installed, else the system voice), "
+            "piper, or espeak (HAVEN_VOICE_ENGINE beats it)"),
     Setting("voice.name", "", _text, "voice to use (empty: the engine's default)"),
     Setting("voice.rate", 1.0, _number(0.5, 2.0),
             "speaking rate relative to the engine's normal speed"),
@@ -253,6 +255,9 @@ class Config:
     values: Mapping[str, Any]
     explicit: frozenset[str]
     path: Path
+    # ``[lexicon]``: the user's pronunciations (player.format.lexicon), for every session;
+    # a script's own entry for a word replaces the user's.
+    lexicon: tuple = ()
 
     def get(self, key: str) -> Any:
         return self.values[resolve_key(key)]
@@ -315,6 +320,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     def walk(table: Mapping[str, Any], prefix: str) -> None:
         for name, value in table.items():
             dotted = f"{prefix}{name}"
+            if dotted == LEXICON_TABLE:  # words, not settings: kept as written (see _write)
+                found[LEXICON_TABLE] = _lexicon_table(path, value)
+                continue
             if isinstance(value, dict) and not prefix:  # a table; settings are table.name
                 walk(value, dotted + ".")
                 continue
@@ -329,13 +337,33 @@ def _read_file(path: Path) -> dict[str, Any]:
     return found
 
 
+LEXICON_TABLE = "lexicon"
+
+
+def _lexicon_table(path: Path, value: Any) -> dict[str, Any]:
+    """The ``[lexicon]`` table, checked as a script's ``lexicon:`` is."""
+    from player.format.lexicon import entries
+
+    try:
+        entries(value)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {LEXICON_TABLE}: {printable(str(exc))}") from None
+    return dict(value)
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read the config file (a missing file means all defaults) and validate every value."""
     path = path or paths.config_path()
     explicit = _read_file(path)
+    table = explicit.pop(LEXICON_TABLE, None)
+    lexicon = ()
+    if table:
+        from player.format.lexicon import entries
+
+        lexicon = entries(table)
     values = defaults()
     values.update(explicit)
-    return Config(values=values, explicit=frozenset(explicit), path=path)
+    return Config(values=values, explicit=frozenset(explicit), path=path, lexicon=lexicon)
 
 
 def get(key: str, path: Path | None = None) -> Any:
@@ -358,6 +386,8 @@ def _write(path: Path, explicit: Mapping[str, Any]) -> None:
         if setting.key in explicit:
             table, name = setting.key.split(".", 1)
             doc.setdefault(table, {})[name] = explicit[setting.key]
+    if explicit.get(LEXICON_TABLE):  # the user's words stay as they wrote them
+        doc[LEXICON_TABLE] = dict(explicit[LEXICON_TABLE])
     text = "# Haven settings; `haven config list` shows all of them with their defaults.\n"
     text += tomli_w.dumps(doc)
     try:

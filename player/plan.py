@@ -100,6 +100,7 @@ def resolve_settings(
         overrides=Overrides(
             engine=engine, voice=voice_name, speed=speed or 1.0, ambient=ambient,
             ambient_level_db=ambient_level, levels=levels,
+            lexicon=chosen.lexicon,  # the user's [lexicon]; a script's entries win (timeline)
         ),
         target_lufs=loudness,
     )
@@ -153,4 +154,6 @@ def measure(
         script, lengths.__getitem__, rate=settings.sample_rate, minutes=settings.minutes,
         overrides=settings.overrides,
     )
+    for warning in timeline.warnings if notify is not None else ():
+        notify(warning)  # a line over a pacer running past it (timeline.warnings)
     return timeline, lengths.__getitem__

@@ -221,7 +221,7 @@ def test_schema_is_json_schema(runner, tmp_path):
 def test_voices_lists_english(runner):
     result = runner.invoke(main, ["voices"])
     assert result.exit_code == 0
-    assert "pyttsx3:" in result.output
+    assert "espeak:" in result.output
 
 
 def test_doctor_reports_each_part(runner):

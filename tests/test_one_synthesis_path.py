@@ -76,6 +76,13 @@ def user_voice(folder: Path, length_scale: float = 1.0) -> Path:
     return model
 
 
+@pytest.fixture(autouse=True)
+def unpinned(monkeypatch):
+    """These tests choose the voice in config.toml: the suite's pin of the system voice
+    (tests/conftest.py), which beats that file, must not reach their `haven` processes."""
+    monkeypatch.delenv("HAVEN_VOICE_ENGINE")
+
+
 @pytest.fixture
 def script(tmp_path) -> Path:
     path = tmp_path / "same-voice.yaml"

@@ -200,13 +200,13 @@ def test_a_sleep_exercise_renders_as_it_plays_at_bedtime_by_default(home, tmp_pa
     """Issue 11: `render` of a sleep exercise is in bedtime mode by default, as `play` is
     (`--tail` works without `--sleep`); `--no-sleep` turns it off for both. Fitted to a few
     minutes and a short tail to keep the capture small; neither command names `--sleep`."""
-    args = ["bedtime-body-scan", "--minutes", "6.7", "--tail", "0.25"]
-    rendered, played = render_then_play(args, home, tmp_path)
+    args = ["bedtime-body-scan", "--minutes", "8", "--tail", "0.25"]
+    rendered, played = render_then_play(args, home, tmp_path, buffer_s=600)
     assert np.array_equal(played[: len(rendered)], rendered)
     assert not played[len(rendered):].any()
     assert np.max(np.abs(rendered[-RATE:])) < 1e-3  # faded out after the tail: bedtime
     awake = tmp_path / "awake.wav"
-    result = haven(["render", "bedtime-body-scan", "--minutes", "6.7", "--no-sleep", "-o",
+    result = haven(["render", "bedtime-body-scan", "--minutes", "8", "--no-sleep", "-o",
                     str(awake), "-q"], home, alsa=False)
     assert result.returncode == 0, result.stderr
     assert sf.info(str(awake)).frames != len(rendered)  # not the bedtime version

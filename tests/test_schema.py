@@ -32,7 +32,8 @@ def _variants() -> dict[str, dict]:
     out = {}
     for v in SCHEMA["$defs"]["step"]["oneOf"]:
         if v.get("type") == "object":
-            (action,) = [k for k in v["properties"] if k in s.ACTIONS]
+            action = v["required"][0]  # a breathe step's lines are its 'say' modifier
+            assert action in s.ACTIONS
             out[action] = v
     return out
 

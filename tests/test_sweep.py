@@ -302,10 +302,15 @@ class Sweep:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "HAVEN_HOME": str(home),
+            "HAVEN_VOICE_ENGINE": os.environ["HAVEN_VOICE_ENGINE"],  # tests/conftest.py: why
             "HOME": str(sentinel / "home"),
             "TMPDIR": str(sentinel / "tmp"),
             "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{CAPTURE_CONF}",
             "HAVEN_CAPTURE": "/dev/null",
+            # Where the PulseAudio ALSA plugin is installed, alsa.conf's hook asks libpulse
+            # whether a server runs, and libpulse writes ~/.config/pulse and $TMPDIR/pulse-*:
+            # the system's audio stack, not Haven. No server to ask means no such files.
+            "PULSE_SERVER": "unix:/nonexistent",
             "BROWSER": "true",  # `report --open` runs /bin/true instead of a web browser
             "PYTHONPATH": str(TESTS.parent),
         }

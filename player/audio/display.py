@@ -69,7 +69,7 @@ def caption_at(timeline, position: int) -> str | None:
     for event in timeline.speech:
         if event.start > position:
             break
-        if event.kind == "say" and position < event.end + hold:
+        if event.kind in ("say", "guide") and position < event.end + hold:
             best = event.request.text
     return best
 
@@ -169,6 +169,9 @@ class SessionDisplay:
         self._console = console
         self._live = None
         self._last = 0.0
+        self._shown = None  # what the screen shows now (``view``): redrawn only on a change
+        self.refresh_s = REFRESH_S
+        self.redraws = 0
 
     def start(self) -> None:
         if not self.enabled:
@@ -188,7 +191,29 @@ class SessionDisplay:
         if now - self._last < REFRESH_S:
             return
         self._last = now
+        view = self.view(snapshot, preparing=preparing)
+        if view == self._shown:
+            return  # the same text and bar: drawing it again would cost and show nothing
+        self._shown = view
+        self.redraws += 1
         self._live.update(self.render(snapshot, preparing=preparing), refresh=True)
+
+    def view(self, snap: Snapshot, *, preparing: bool = False) -> tuple:
+        """Everything ``render`` shows, as it is shown (whole seconds, the bar's steps, the
+        breathing indicator's dots): two snapshots with the same view draw the same screen."""
+        width = self._width()
+        fraction = snap.position_s / snap.length_s if snap.length_s > 0 else 0.0
+        breath = None
+        if snap.breath is not None:
+            breath = breath_line(snap.breath[0], snap.breath[1], width)
+        return (
+            snap.title, snap.section, times(snap.position_s, snap.length_s),
+            int(snap.position_s) if snap.open_ended else None, snap.estimated,
+            snap.open_ended, int(2 * min(BAR_WIDTH, width) * min(1.0, fraction)),
+            preparing, snap.preparing, snap.paused, snap.holding, snap.seeking, breath,
+            snap.notice, snap.caption if self.captions else None, round(snap.volume_db),
+            snap.underflows, width,
+        )
 
     def stop(self) -> None:
         live, self._live = self._live, None

@@ -69,6 +69,10 @@ class SpeechRequest:
     voice: str | None = None
     rate: float = 1.0
     volume: float = 1.0
+    # The pronunciations (model.Pronunciation) of words in ``text``: only those, so editing
+    # another word's entry keys no other clip anew.
+    lexicon: tuple[model.Pronunciation, ...] = ()
+    language: str | None = None  # the script's ``language:``: chooses the voice (speech)
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ class SpeechEvent:
     start: int
     length: int
     request: SpeechRequest
-    kind: str  # "say" or "cue"
+    kind: str  # "say", "cue" or "guide" (a line spoken over a breathe step's pacer)
+    at: str | None = None  # "guide": where in the breathing, like "cycle 3 exhale"
 
     @property
     def end(self) -> int:
@@ -154,6 +159,9 @@ class Timeline:
     bed_fade_out: int = 0
     content_end: int = 0
     levels: model.Levels = model.Levels()  # the listener's levels (Overrides.levels)
+    # One line each, located in the script: lines over a pacer that run past its end or into
+    # each other (``haven show`` and ``render`` say them).
+    warnings: tuple[str, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -187,6 +195,7 @@ class Timeline:
                     "rate": s.request.rate,
                     "volume": s.request.volume,
                 }
+                | ({"at": s.at} if s.at is not None else {})
                 for s in self.speech
             ],
             "breaths": [
@@ -229,6 +238,8 @@ class Overrides:
     sleep: bool = False  # bedtime: see SLEEP_* above
     tail_s: float = SLEEP_TAIL_S  # bedtime: how long the bed carries on after the guided part
     levels: model.Levels = model.Levels()  # voice, tones, bells and bed levels (config, keys)
+    # The user's pronunciations (``[lexicon]`` in config.toml); a script's own entries win.
+    lexicon: tuple[model.Pronunciation, ...] = ()
 
 
 @dataclass
@@ -248,6 +259,8 @@ class _Walk:
     fixed: int = 0  # samples that do not scale
     elastic: int = 0  # samples that scale continuously (pauses, after)
     breathing: int = 0  # samples of elastic breathing (scale in whole cycles)
+    lexicon: tuple = ()  # session_lexicon()
+    warnings: list = field(default_factory=list)
 
     def samples(self, seconds) -> int:
         return int(round(Fraction(seconds) * self.rate))
@@ -282,20 +295,31 @@ def breathe_cycles(step: model.Breathe, scale: float) -> int:
     """Whole cycles for a breathe step: ``cycles`` as given, or ``for`` scaled and rounded."""
     if step.cycles is not None:
         return step.cycles
+    # A line spoken over the pacer keeps its cycle however short --minutes makes the step.
+    least = max([1] + [line.cycle for line in step.say])
     target = _fraction(step.for_s) * _fraction(scale)
     if step.ramp_to is None:
-        return max(1, int(round(target / _fraction(step.pattern.cycle_s))))
+        return max(least, int(round(target / _fraction(step.pattern.cycle_s))))
     # With a linear ramp over n >= 2 cycles the total is n times the mean of the first and
     # last cycle, so the count follows directly.
     mean = (_fraction(step.pattern.cycle_s) + _fraction(step.ramp_to.cycle_s)) / 2
-    return max(1, int(round(target / mean)))
+    return max(least, int(round(target / mean)))
+
+
+def session_lexicon(script: model.Script, overrides: Overrides) -> tuple[model.Pronunciation, ...]:
+    """The pronunciations a session uses: the user's, with the script's entries over them."""
+    from player.format.lexicon import merge
+
+    return merge(overrides.lexicon, script.lexicon)
 
 
 def speech_requests_for(
-    text: str, voice: model.Voice, overrides: Overrides, rate=None, volume=None
+    text: str, voice: model.Voice, overrides: Overrides, rate=None, volume=None,
+    lexicon: tuple[model.Pronunciation, ...] = (),
 ) -> list[SpeechRequest]:
-    """One request per sentence, with the voice settings that shape it."""
-    from player.speech.text import split_sentences
+    """One request per sentence, with the voice settings and the pronunciations
+    (``session_lexicon``, of which each sentence keeps the entries it uses) that shape it."""
+    from player.speech.text import lexicon_for, split_sentences
 
     effective_rate = (rate if rate is not None else voice.rate) * overrides.speed
     if overrides.sleep:
@@ -308,6 +332,8 @@ def speech_requests_for(
             voice=overrides.voice or voice.name,
             rate=round(effective_rate, 4),
             volume=round(effective_volume, 4),
+            lexicon=lexicon_for(sentence, lexicon),
+            language=voice.language,
         )
         for sentence in split_sentences(text)
     ]
@@ -316,22 +342,30 @@ def speech_requests_for(
 def speech_requests(script: model.Script, overrides: Overrides = Overrides()) -> list[SpeechRequest]:
     """Every distinct clip a script needs, in order of first use (for synthesis ahead of time)."""
     seen: dict[SpeechRequest, None] = {}
+    lexicon = session_lexicon(script, overrides)
 
     def visit(steps: Iterable[model.Step]) -> None:
         for step in steps:
             if isinstance(step, model.Say):
                 for req in speech_requests_for(
-                    step.text, script.voice, overrides, step.rate, step.volume
+                    step.text, script.voice, overrides, step.rate, step.volume, lexicon
                 ):
                     seen.setdefault(req, None)
-            elif isinstance(step, model.Breathe) and step.cues in ("voice", "both"):
+            elif isinstance(step, model.Breathe):
                 kinds = {k for k, _ in step.pattern.phases()}
                 if step.ramp_to is not None:
                     kinds |= {k for k, _ in step.ramp_to.phases()}
                 for kind in ("inhale", "inhale2", "hold", "exhale", "hold_out"):
-                    if kind in kinds:
-                        for req in speech_requests_for(CUE_WORDS[kind], script.voice, overrides):
+                    if kind in kinds and step.cues in ("voice", "both"):
+                        for req in speech_requests_for(
+                            CUE_WORDS[kind], script.voice, overrides, lexicon=lexicon
+                        ):
                             seen.setdefault(req, None)
+                for line in step.say:
+                    for req in speech_requests_for(
+                        line.text, script.voice, overrides, lexicon=lexicon
+                    ):
+                        seen.setdefault(req, None)
             elif isinstance(step, model.Repeat):
                 visit(step.steps)
 
@@ -345,7 +379,7 @@ def _walk(
     for step in steps:
         if isinstance(step, model.Say):
             requests = speech_requests_for(
-                step.text, script.voice, overrides, step.rate, step.volume
+                step.text, script.voice, overrides, step.rate, step.volume, w.lexicon
             )
             for i, req in enumerate(requests):
                 if i:
@@ -400,17 +434,28 @@ def _walk_breathe(script: model.Script, overrides: Overrides, w: _Walk, step: mo
     patterns = cycle_patterns(step, cycles)
     start = w.cursor
     phases: list[BreathPhase] = []
+    # Where each phase of each cycle starts, for lines spoken over the pacer: (cycle, kind),
+    # and (cycle, None) for the cycle's start. A phase of length 0 starts where the next does.
+    starts: dict[tuple[int, str | None], int] = {}
     offset = Fraction(0)  # exact seconds from the step start
     for c, pattern in enumerate(patterns):
-        for kind, seconds in pattern.phases():
+        starts[c, None] = start + w.samples(offset)
+        for kind in ("inhale", "inhale2", "hold", "exhale", "hold_out"):
+            seconds = getattr(pattern, kind)
             a = start + w.samples(offset)
+            starts[c, kind] = a
+            if not seconds > 0:
+                continue
             offset += _fraction(seconds)
             b = start + w.samples(offset)
             phases.append(BreathPhase(a, b, kind, c))
             if step.cues in ("voice", "both") and c < VOICE_CUE_CYCLES:
-                for req in speech_requests_for(CUE_WORDS[kind], script.voice, overrides):
+                for req in speech_requests_for(
+                    CUE_WORDS[kind], script.voice, overrides, lexicon=w.lexicon
+                ):
                     w.speech.append(SpeechEvent(a, w.clip_length(req), req, "cue"))
     end = start + w.samples(offset)
+    spoken_until = _walk_breathe_lines(script, overrides, w, step, starts, end)
     tones = step.tones or script.tones
     w.breaths.append(
         BreatheEvent(
@@ -428,7 +473,49 @@ def _walk_breathe(script: model.Script, overrides: Overrides, w: _Walk, step: mo
         w.breathing += used
     else:
         w.fixed += used
-    w.cursor = end
+    # A line that runs past the breathing holds the next step back (never the tones).
+    w.fixed += max(0, spoken_until - end)
+    w.cursor = max(end, spoken_until)
+
+
+def _walk_breathe_lines(script, overrides, w: _Walk, step: model.Breathe, starts, end) -> int:
+    """Place the step's ``say`` lines, each starting on the sample its phase starts; returns
+    where the last one ends. A line running past the step's end, or into the next line, is
+    noted in ``w.warnings``."""
+    spoken_until = 0
+    previous = None
+    for line in step.say:
+        at = starts.get((line.cycle - 1, line.phase))
+        if at is None:  # pragma: no cover - breathe_cycles keeps every line's cycle
+            continue
+        if previous is not None and at < previous[0]:
+            _warn(w, line, f"'{line.at}' starts while the line at '{previous[1].at}' is still "
+                           "being spoken; place it later")  # fmt: skip
+        cursor = at
+        for i, req in enumerate(speech_requests_for(
+            line.text, script.voice, overrides, lexicon=w.lexicon
+        )):  # fmt: skip
+            if i:
+                cursor += w.samples(SENTENCE_GAP_S)
+            length = w.clip_length(req)
+            w.speech.append(SpeechEvent(cursor, length, req, "guide", at=line.at))
+            cursor += length
+        if cursor > end:
+            _warn(w, line, f"the line at '{line.at}' takes {(cursor - at) / w.rate:.1f}s but the "
+                           f"breathing ends {(end - at) / w.rate:.1f}s after it starts; the next "
+                           "step waits for it (place it earlier or shorten it)")  # fmt: skip
+        previous = (cursor, line)
+        spoken_until = max(spoken_until, cursor)
+    return spoken_until
+
+
+def _warn(w: _Walk, line: model.BreatheLine, message: str) -> None:
+    where = line.where
+    place = ":".join(str(x) for x in (where.file, where.line) if x is not None)
+    path = f"{where.path}: " if where.path else ""
+    text = f"{place}: {path}{message}" if place else f"{path}{message}"
+    if text not in w.warnings:
+        w.warnings.append(text)
 
 
 def _compile_at(
@@ -444,6 +531,7 @@ def _compile_at(
         scale=scale,
         pause_scale=scale if pause_scale is None else pause_scale,
         clip_length=clip_length,
+        lexicon=session_lexicon(script, overrides),
     )
     w.cursor = w.samples(LEAD_IN_S)
     w.fixed += w.cursor
@@ -508,6 +596,7 @@ def _compile_at(
         bed_fade_out=bed_fade_out,
         content_end=content_end,
         levels=overrides.levels,
+        warnings=tuple(w.warnings),
     )
 
 

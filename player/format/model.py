@@ -39,6 +39,7 @@ class Voice:
     name: str | None = None
     rate: float = 1.0  # relative to the engine's normal speed
     volume: float = 1.0  # 0..1
+    language: str | None = None  # the script's top-level ``language:`` (None: English)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,31 @@ class Pause:
     where: Where = field(default_factory=Where, compare=False)
 
 
+# Phases a line spoken over a breathing pacer can be placed at (``at: "cycle 3 out"``):
+# the pattern's own names, and the words the voice cues use.
+PHASE_WORDS = {
+    "inhale": "inhale", "in": "inhale", "inhale2": "inhale2", "hold": "hold",
+    "exhale": "exhale", "out": "exhale", "hold_out": "hold_out", "hold-out": "hold_out",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BreatheLine:
+    """A line spoken over a running pacer, starting exactly where a phase of a cycle starts.
+
+    ``cycle`` counts from 1; ``phase`` None means the cycle's first phase.
+    """
+
+    cycle: int
+    text: str  # params already substituted
+    phase: str | None = None  # inhale | inhale2 | hold | exhale | hold_out
+    where: Where = field(default_factory=Where, compare=False)
+
+    @property
+    def at(self) -> str:
+        return f"cycle {self.cycle}" + (f" {self.phase}" if self.phase else "")
+
+
 @dataclass(frozen=True)
 class Breathe:
     pattern: Pattern
@@ -144,6 +170,7 @@ class Breathe:
     cues: str = "tones"
     ramp_to: Pattern | None = None
     tones: ToneSettings | None = None  # step override of the script's tone settings
+    say: tuple[BreatheLine, ...] = ()  # lines spoken over the pacer, in order
     where: Where = field(default_factory=Where, compare=False)
 
 
@@ -179,6 +206,22 @@ Step = Union[Say, Pause, Breathe, Bell, Section, Repeat, AmbientChange]
 
 
 @dataclass(frozen=True)
+class Pronunciation:
+    """How to say one word (or phrase): a respelling or ``[[phonemes]]`` for each engine.
+
+    ``forms`` pairs an engine id (``player.speech.engines.ENGINES``) with its form; the engine
+    ``""`` is every engine without a form of its own. Matching is whole-word and ignores case.
+    """
+
+    word: str
+    forms: tuple[tuple[str, str], ...]
+
+    def form(self, engine: str) -> str | None:
+        found = dict(self.forms)
+        return found.get(engine, found.get(""))
+
+
+@dataclass(frozen=True)
 class Param:
     default: str | None = None
     help: str | None = None
@@ -201,3 +244,4 @@ class Script:
     param_values: dict[str, str] = field(default_factory=dict, compare=False)
     version: int = 1
     path: str | None = None
+    lexicon: tuple[Pronunciation, ...] = ()  # the script's own; the user's are in Overrides

@@ -39,6 +39,9 @@ MODIFIER_DESCRIPTIONS = {
     ("breathe", "cues"): "How the pace is shown: tones (default), voice, both or none.",
     ("breathe", "ramp_to"): "Change the pattern smoothly from the first cycle to this one.",
     ("breathe", "tones"): "Override the script's tone settings for this step.",
+    ("breathe", "say"): "Lines spoken over the running pacer, each starting exactly where a "
+    "phase of a cycle starts: {at: 'cycle 3 out', text: ...}. Cycles count from 1; phases: in, "
+    "out, hold, hold_out, inhale2 (none: the cycle's start). The tones keep their pace.",
     ("repeat", "steps"): "The steps to repeat.",
     ("ambient", "level_db"): "Level of the bed in dB relative to the voice.",
 }
@@ -187,8 +190,70 @@ def _modifiers() -> dict[tuple[str, str], dict]:
         ("breathe", "cues"): {"enum": list(model.CUES), "description": d["breathe", "cues"]},
         ("breathe", "ramp_to"): _pattern(d["breathe", "ramp_to"]),
         ("breathe", "tones"): {**_tones(), "description": d["breathe", "tones"]},
+        ("breathe", "say"): {
+            "type": "array",
+            "minItems": 1,
+            "description": d["breathe", "say"],
+            "items": {
+                "type": "object",
+                "description": "One line spoken over the pacer.",
+                "additionalProperties": False,
+                "required": list(s.BREATHE_LINE_KEYS),
+                "properties": {
+                    "at": {"type": "string", "pattern": s.AT_PATTERN,
+                           "description": "Where it starts: 'cycle N' or 'cycle N PHASE'."},
+                    "text": _text("What to say ({name} is replaced by a param).",
+                                  s.MAX_SAY_CHARS),  # fmt: skip
+                },
+            },
+        },
         ("repeat", "steps"): {"$ref": "#/$defs/steps", "description": d["repeat", "steps"]},
         ("ambient", "level_db"): _number(*s.LEVEL_DB_RANGE, d["ambient", "level_db"]),
+    }
+
+
+def _lexicon() -> dict:
+    from player.format import lexicon as lex
+
+    respelling = {
+        "type": "string", "minLength": 1, "maxLength": lex.MAX_FORM_CHARS,
+        "pattern": r"^[^\[\]{}\r\n]*[^\W_][^\[\]{}\r\n]*$",
+        "description": "A respelling: plain text said instead of the word, like 'met-tah'.",
+    }  # fmt: skip
+    phonemes = {
+        "type": "string", "maxLength": lex.MAX_FORM_CHARS,
+        "pattern": r"^\[\[[^\[\]\r\n]*[^\s\[\]][^\[\]\r\n]*\]\]$",
+        "description": "Phonemes in the engine's alphabet: espeak-ng's mnemonics for espeak "
+                       "(\"[[S@v'A:s@n@]]\"), IPA for piper (\"[[ʃəvˈɑːsənə]]\").",
+    }  # fmt: skip
+    engines = {
+        name: (
+            {**respelling, "description": "For every engine not named: a respelling."}
+            if name == "default"
+            else {"description": f"For {name}: a respelling or [[phonemes]].",
+                  "anyOf": [respelling, phonemes]}
+        )
+        for name in lex.ENGINE_KEYS
+    }
+    return {
+        "type": "object",
+        "description": "How to say words the voice gets wrong (names, Pali or Sanskrit words, a "
+        "param's value): a respelling for every engine, or forms per engine. Whole words, any "
+        "case; the user's [lexicon] in config.toml applies too, and this one wins.",
+        "maxProperties": lex.MAX_ENTRIES,
+        "propertyNames": {"pattern": lex.WORD_PATTERN, "maxLength": lex.MAX_WORD_CHARS},
+        "additionalProperties": {
+            "anyOf": [
+                respelling,
+                {
+                    "type": "object",
+                    "description": "Forms per engine (espeak is the system voice).",
+                    "minProperties": 1,
+                    "additionalProperties": False,
+                    "properties": engines,
+                },
+            ]
+        },
     }
 
 
@@ -300,6 +365,12 @@ def script_json_schema() -> dict:
                     },
                 },
             },
+            "lexicon": _lexicon(),
+            "language": {
+                "type": "string", "pattern": s.LANGUAGE_PATTERN,
+                "description": "The script's language, a BCP 47 tag such as en, en-GB or de: "
+                               "the voice is one that speaks it (default en).",
+            },  # fmt: skip
             "steps": {"$ref": "#/$defs/steps", "description": "What happens, in order."},
         },
         "$defs": {

@@ -17,6 +17,9 @@ Where the spec is silent, this loader decides (and the JSON Schema agrees):
 - ``ambient: ~`` means none; ``level_db`` beside ``ambient: none`` is an error.
 - A param with no default and no value given is an error at load time.
 - Bounds beyond the spec: a breathe step <= 4 h, ``for`` >= one breath, timed parts <= 24 h.
+- ``lexicon`` (pronunciations, ``player.format.lexicon``) and a breathe step's ``say`` lines
+  (spoken over the pacer, ``at: "cycle 3 out"``) are this player's additions to version 1;
+  a step with both ``breathe`` and ``say`` is a breathe step whose ``say`` is its lines.
 """
 
 from __future__ import annotations
@@ -49,14 +52,16 @@ from player.format.patterns import PATTERN_KEYS, REQUIRED_PHASES, check_phase, p
 FORMAT_VERSION = 1
 TOP_LEVEL_KEYS = (
     "haven", "title", "summary", "credit", "category", "tags", "voice", "tones", "ambient",
-    "ending", "params", "steps",
+    "ending", "params", "lexicon", "language", "steps",
 )  # fmt: skip
+# A script's ``language:``: a BCP 47 tag as voices list them, e.g. en, en-GB, de, pt-BR.
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
 REQUIRED_TOP_LEVEL_KEYS = ("title", "steps")
 ACTIONS = ("say", "pause", "breathe", "bell", "section", "repeat", "ambient")
 ACTION_MODIFIERS: dict[str, tuple[str, ...]] = {
     "say": ("after", "rate", "volume"),
     "pause": ("fixed",),
-    "breathe": ("cycles", "for", "cues", "ramp_to", "tones"),
+    "breathe": ("cycles", "for", "cues", "ramp_to", "tones", "say"),
     "bell": (),
     "section": (),
     "repeat": ("steps",),
@@ -70,6 +75,11 @@ TONE_HOLDS = ("steady", "rest")
 AMBIENT_KEYS = ("sound", "file", "level_db")
 BELL_KEYS = ("strikes", "gap", "sound", "file")
 PARAM_KEYS = ("default", "help")
+BREATHE_LINE_KEYS = ("at", "text")
+# ``at`` of a line spoken over a pacer: "cycle 3", "cycle 3 out" (model.PHASE_WORDS).
+AT_PATTERN = r"^cycle ([0-9]+)(?: (in|out|hold|inhale|inhale2|exhale|hold_out|hold-out))?$"
+_AT_RE = re.compile(AT_PATTERN)
+_PHASE_ORDER = ("inhale", "inhale2", "hold", "exhale", "hold_out")
 NONE_WORD = "none"
 
 PARAM_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -506,6 +516,9 @@ class _Builder(_Checks):
         category = fields.get("category")
         if "voice" in top:
             fields["voice"] = self.collect(self.voice, top["voice"][1], default=model.Voice())
+        if "language" in top:  # chooses the voice, so it travels with the voice settings
+            language = self.collect(self.language, top["language"][1], default=None)
+            fields["voice"] = replace(fields.get("voice", model.Voice()), language=language)
         if "tones" in top:
             self.tones = self.collect(self.tone_settings, top["tones"][1], "tones",
                                       model.ToneSettings(), default=model.ToneSettings())
@@ -526,6 +539,8 @@ class _Builder(_Checks):
             values = self.collect(self.param_values, declared, params, top, default=_BROKEN)
             self.params_broken = values is _BROKEN
         fields["param_values"] = self.values
+        if "lexicon" in top:
+            fields["lexicon"] = self.collect(self.lexicon, top["lexicon"][1], default=())
 
         steps: tuple = ()
         if "steps" in top:
@@ -561,6 +576,14 @@ class _Builder(_Checks):
             for i, t in enumerate(v.value)
         )
 
+    def language(self, v: LocatedValue) -> str:
+        text = self.text(v, "language", max_chars=MAX_NAME_CHARS, single_line=True,
+                         what="a language tag")  # fmt: skip
+        if not re.fullmatch(LANGUAGE_PATTERN, text.strip()):
+            raise self.fail(v, "language", f"must be a language tag like en, en-GB or de "
+                                           f"({self.got(v)})")  # fmt: skip
+        return text.strip()
+
     def voice(self, v: LocatedValue) -> model.Voice:
         entries = self.mapping(v, "voice", VOICE_KEYS, "voice")
         kw: dict[str, Any] = {}
@@ -573,6 +596,66 @@ class _Builder(_Checks):
             else:
                 kw[key] = self.number(vv, p, *VOLUME_RANGE)
         return model.Voice(**kw)
+
+    def lexicon(self, v: LocatedValue) -> tuple[model.Pronunciation, ...]:
+        """``lexicon:``: words and how to say them (``player.format.lexicon``)."""
+        from player.format import lexicon as lex
+
+        if v.kind != "map":
+            raise self.fail(v, "lexicon", "must be a mapping of words, like {metta: met-tah} "
+                                          f"({self.got(v)})")  # fmt: skip
+        entries = self.keys(v, "lexicon", None)
+        if len(entries) > lex.MAX_ENTRIES:
+            raise self.fail(v, "lexicon", f"too many words ({len(entries)}; at most "
+                                          f"{lex.MAX_ENTRIES})")  # fmt: skip
+        out: dict[str, model.Pronunciation] = {}
+        for word, (kv, vv) in entries.items():
+            p = join_path("lexicon", word)
+            try:
+                word = lex.check_word(word)
+            except ValueError as exc:
+                raise self.fail(kv, p, str(exc)) from None
+            if word.casefold() in out:
+                raise self.fail(kv, p, f"{word!r} is given twice (also as "
+                                       f"{out[word.casefold()].word!r}); case does not matter")  # fmt: skip
+            out[word.casefold()] = model.Pronunciation(word, self.lexicon_forms(vv, p))
+        return tuple(out.values())
+
+    def lexicon_forms(self, v: LocatedValue, path: str) -> tuple[tuple[str, str], ...]:
+        from player.format import lexicon as lex
+
+        if v.kind == "map":
+            named = self.keys(v, path, None)
+            if not named:
+                raise self.fail(v, path, "must name at least one engine, like {espeak: "
+                                         "\"[[S@v'A:s@n@]]\"}")  # fmt: skip
+            forms: dict[str, str] = {}
+            first: dict[str, str] = {}
+            for name, (kv, fv) in named.items():
+                p = join_path(path, name)
+                try:
+                    engine = lex.engine_key(name)
+                    if engine in first:
+                        raise ValueError(f"{name!r} and {first[engine]!r} name the same engine")
+                except ValueError as exc:
+                    raise self.fail(kv, p, str(exc)) from None
+                first[engine] = name
+                forms[engine] = self.lexicon_form(fv, p, engine)
+            return tuple(sorted(forms.items()))
+        if v.kind in ("seq", "null"):
+            raise self.fail(v, path, "must be a respelling like met-tah, or a mapping of engines "
+                                     f"like {{espeak: \"[[m'Et@]]\"}} ({self.got(v)})")  # fmt: skip
+        return (("", self.lexicon_form(v, path, "")),)
+
+    def lexicon_form(self, v: LocatedValue, path: str, engine: str) -> str:
+        from player.format import lexicon as lex
+
+        if v.kind in ("seq", "map", "null"):
+            raise self.fail(v, path, f"must be a respelling or [[phonemes]] ({self.got(v)})")
+        try:
+            return lex.check_form(v.raw if v.kind != "str" else v.value, engine)
+        except ValueError as exc:
+            raise self.fail(v, path, str(exc)) from None
 
     def sound(self, v: LocatedValue, path: str, kind: str = "bed") -> str | None:
         """A sound by name: a built-in one, or a file in the user's sounds folder (read now,
@@ -719,6 +802,8 @@ class _Builder(_Checks):
                                         f"'bell' ({self.got(item)})")  # fmt: skip
         entries = self.keys(item, path, None)
         actions = [k for k in entries if k in ACTIONS]
+        if sorted(actions) == ["breathe", "say"]:
+            actions = ["breathe"]  # a breathe step's lines spoken over the pacer
         if len(actions) > 1:
             kv = entries[actions[1]][0]
             raise self.fail(kv, join_path(path, actions[1]),
@@ -795,6 +880,9 @@ class _Builder(_Checks):
             if cycles * longest > MAX_BREATHE_S:
                 raise self.fail(cv, f"{path}.cycles",
                                 f"{cycles} cycles of {longest:g}s is over 4 hours")  # fmt: skip
+            if "say" in mods:
+                kw["say"] = self.breathe_lines(mods["say"][1], f"{path}.say", pattern,
+                                               kw, cycles, f"this step breathes {cycles} cycles")
             return model.Breathe(pattern=pattern, cycles=cycles, where=where, **kw), 1, (
                 cycles * longest
             )
@@ -804,9 +892,64 @@ class _Builder(_Checks):
             if for_s < shortest:
                 raise self.fail(fv, f"{path}.for", f"is shorter than one breath of the pattern "
                                                    f"({shortest:g}s)")  # fmt: skip
+            if "say" in mods:
+                mean = (pattern.cycle_s + (kw["ramp_to"].cycle_s if "ramp_to" in kw
+                                           else pattern.cycle_s)) / 2  # fmt: skip
+                natural = max(1, round(for_s / mean))
+                kw["say"] = self.breathe_lines(mods["say"][1], f"{path}.say", pattern, kw,
+                                               natural, f"'for: {fv.raw}' breathes about "
+                                                        f"{natural} cycles")  # fmt: skip
             return model.Breathe(pattern=pattern, for_s=for_s, where=where, **kw), 1, for_s
         raise self.fail(key, path, "say how long to breathe: add 'cycles: N' or "
                                    "'for: DURATION' (like 'for: 2m')")  # fmt: skip
+
+    def breathe_lines(self, v: LocatedValue, path: str, pattern: model.Pattern, kw: dict,
+                      cycles: int, length: str) -> tuple[model.BreatheLine, ...]:  # fmt: skip
+        """A breathe step's ``say``: lines spoken over the pacer, each ``{at, text}``, in the
+        order they are spoken. Each must land on a phase the step has."""
+        from player.audio.timeline import VOICE_CUE_CYCLES
+
+        if v.kind != "seq" or not v.value:
+            raise self.fail(v, path, "must be a list of lines like {at: \"cycle 3 out\", text: "
+                                     f"\"Let the shoulders soften.\"}} ({self.got(v)})")  # fmt: skip
+        phases = {k for k, _ in pattern.phases()}
+        if "ramp_to" in kw:
+            phases |= {k for k, _ in kw["ramp_to"].phases()}
+        lines: dict[tuple[int, int], model.BreatheLine] = {}
+        for i, item in enumerate(v.value):
+            p = f"{path}[{i}]"
+            entries = self.mapping(item, p, BREATHE_LINE_KEYS, "a line")
+            for key in BREATHE_LINE_KEYS:
+                if key not in entries:
+                    raise self.fail(item, p, f"a line needs '{key}', like {{at: \"cycle 3 out\", "
+                                             "text: \"Let the shoulders soften.\"}")  # fmt: skip
+            av = entries["at"][1]
+            found = _AT_RE.match(" ".join(av.value.split()).lower()) if av.kind == "str" else None
+            if found is None:
+                raise self.fail(av, f"{p}.at", "must be like \"cycle 3\" or \"cycle 3 out\" "
+                                               "(phases: in, out, hold, hold_out, inhale2) "
+                                               f"({self.got(av)})")  # fmt: skip
+            cycle = int(found.group(1))
+            phase = model.PHASE_WORDS[found.group(2)] if found.group(2) else None
+            if not 1 <= cycle <= cycles:
+                raise self.fail(av, f"{p}.at", f"there is no cycle {cycle}: {length}")
+            if phase is not None and phase not in phases:
+                raise self.fail(av, f"{p}.at", f"the pattern has no {phase!r} phase "
+                                               f"({pattern.label()})")  # fmt: skip
+            if kw.get("cues") in ("voice", "both") and cycle <= VOICE_CUE_CYCLES:
+                raise self.fail(av, f"{p}.at", f"cycles 1 to {VOICE_CUE_CYCLES} have spoken cues "
+                                               f"(cues: {kw['cues']}); place lines from cycle "
+                                               f"{VOICE_CUE_CYCLES + 1} on")  # fmt: skip
+            tv = entries["text"][1]
+            raw = self.text(tv, f"{p}.text", max_chars=MAX_SAY_CHARS)
+            text = self.substitute(tv, f"{p}.text", raw, MAX_SAY_CHARS, single_line=False)
+            line = model.BreatheLine(cycle=cycle, text=text, phase=phase,
+                                     where=self.where(item, p))  # fmt: skip
+            order = (cycle, -1 if phase is None else _PHASE_ORDER.index(phase))
+            if order in lines:
+                raise self.fail(av, f"{p}.at", f"two lines at '{line.at}'; join them into one")
+            lines[order] = line
+        return tuple(lines[k] for k in sorted(lines))
 
     def step_bell(self, arg, mods, path, where, _key, _depth):
         if arg.kind == "null":

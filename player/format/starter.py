@@ -45,6 +45,7 @@ credit: Paced breathing; my own words.  # where the practice comes from (haven s
 category: breathing         # breathing, meditation, body-scan, self-compassion, sleep or relaxation
 tags: [short, my-own]       # a few words to find it by
 voice: {rate: 0.95}         # how it speaks: rate (0.5 to 2, 1 is normal), volume, engine, name
+language: en                # the language it is written in: picks a voice that speaks it
 tones: {level_db: -24}      # breathing tones: level_db, low_hz, high_hz, hold (steady or rest)
 ambient: none               # a background bed from the start: {sound: brown-noise, level_db: -30}
 ending: bell                # how it ends: bell, fade (good for sleep) or silence
@@ -52,6 +53,8 @@ params:                     # words the listener can change: --param place="the 
   place:
     default: wherever you are
     help: where you are practising, spoken in the welcome
+lexicon:                    # words the voice says wrong, and how to say them
+  Haven: hay-vn             # a respelling every voice reads; per voice: {espeak: ..., piper: ...}
 
 steps:
   - bell                                 # one strike of the bell
@@ -72,6 +75,9 @@ steps:
     cues: tones                          # tones, voice (spoken "in" and "out"), both or none
     ramp_to: 4-8                         # slowly lengthen the out-breath as it goes
     tones: {hold: rest}                  # tone settings for this breathing only
+    say:                                 # words spoken over the breathing, tones carrying on
+      - at: cycle 3 out                  # from the start of the third out-breath
+        text: Let the out-breath be a little softer.
   - repeat: 2                            # the steps below, twice
     steps:
       - say: Breathe in, and breathe out, at your own pace.

@@ -130,7 +130,8 @@ def fingerprint(script, settings, ext: str) -> str:
     from player.audio.timeline import speech_requests
 
     clips = speech.resolve_requests(
-        [speech.ClipRequest(text=r.text, engine=r.engine, voice=r.voice, rate=r.rate, volume=r.volume)
+        [speech.ClipRequest(text=r.text, engine=r.engine, voice=r.voice, rate=r.rate, volume=r.volume,
+                            lexicon=r.lexicon, language=r.language)
          for r in speech_requests(script, settings.overrides)],
         sample_rate=settings.sample_rate,
     )  # fmt: skip

@@ -3,6 +3,7 @@
 Public API: :class:`ClipRequest`, :class:`Clip`, :class:`VoiceInfo`, :func:`synthesize`,
 :func:`split_sentences`, :func:`list_voices`, :func:`all_voices`, :func:`default_engine`,
 :func:`engine_versions`, :func:`check_engine`, :func:`cache_info`, :func:`cache_clear`,
+:func:`choose_voice` (who speaks when nothing or only part is named: the one place),
 :func:`resolve_requests` (settings applied, engine chosen, cache key: shared by every path
 that makes clips).
 
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from player.errors import NotFoundError, SpeechError
 from player.speech.clips import Clip, ClipRequest, VoiceInfo
-from player.speech.text import split_sentences
+from player.speech.text import apply_lexicon, split_sentences
 
 if TYPE_CHECKING:  # pragma: no cover
     from player.speech.engines import SpeechEngine
@@ -30,14 +31,18 @@ __all__ = [
     "Clip",
     "ClipRequest",
     "ResolvedRequest",
+    "VoiceChoice",
     "VoiceInfo",
     "all_voices",
     "cache_clear",
     "cache_info",
     "check_engine",
+    "choose_voice",
     "default_engine",
+    "default_voice",
     "engine_versions",
     "list_voices",
+    "speaks_language",
     "split_sentences",
     "synthesize",
 ]
@@ -47,10 +52,8 @@ MAX_SAMPLE_RATE = 384000
 
 
 def default_engine() -> str:
-    """The engine used when a request or script names none."""
-    from player.speech.engines import DEFAULT_ENGINE
-
-    return DEFAULT_ENGINE
+    """The engine used when a request or script names none (see :func:`choose_voice`)."""
+    return choose_voice().engine
 
 
 def default_jobs() -> int:
@@ -99,12 +102,20 @@ def resolve_requests(
     engines: dict[str | None, tuple[str, type[SpeechEngine], bool]] = {}
     versions: dict[tuple[str, str | None], str] = {}
     resolved: list[ResolvedRequest] = []
-    configured = _configured_voice(notify) if any(
-        r.engine is None or r.voice is None for r in requests
-    ) else (None, None)
+    chosen: dict[tuple[str | None, str | None, str | None], VoiceChoice] = {}
+    settings: list = []  # the voice settings, read once, and only if a request needs them
     for request in requests:
         _check_request(request)
-        request = _with_defaults(request, *configured)
+        asked = (request.engine, request.voice, request.language)
+        if asked not in chosen:
+            choice = chosen[asked] = choose_voice(*asked, settings=settings, notify=notify)
+            if choice.notice and notify is not None:
+                notify(choice.notice)
+        choice = chosen[asked]
+        if (choice.engine, choice.voice, None) != asked:
+            request = dataclasses.replace(
+                request, engine=choice.engine, voice=choice.voice, language=None
+            )
         if request.engine not in engines:
             engine_id, engine_cls, notice = select_engine(request.engine)
             if notice and notify is not None:
@@ -118,6 +129,11 @@ def resolve_requests(
         if (engine_id, request.voice) not in versions:
             versions[engine_id, request.voice] = engine_cls.cache_version(request.voice)
         version = versions[engine_id, request.voice]
+        # The lexicon's forms for this engine go into the text the engine is given, so the
+        # key holds exactly the pronunciations that shape this clip (none: the key as before).
+        spoken = apply_lexicon(request.text, request.lexicon, engine_id)
+        if spoken != request.text or request.lexicon:
+            request = dataclasses.replace(request, text=spoken, lexicon=())
         key = cache.make_key(
             text=request.text,
             engine=engine_id,
@@ -140,6 +156,7 @@ def synthesize(
     notify: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_clip: Callable[[int, Clip], None] | None = None,
+    keep: bool = True,
 ) -> list[Clip]:
     """Make one clip per request, in request order: the one way speech is made.
 
@@ -148,7 +165,10 @@ def synthesize(
     each request (by its index in ``requests``) as soon as its clip exists: cached clips
     first, in request order, without starting any worker; then the missing ones as the
     workers finish them. The streaming player starts playing from it. An exception raised by
-    ``on_clip`` (a cancelled session) stops synthesis and ends the workers.
+    ``on_clip`` (a cancelled session) stops synthesis and ends the workers. ``keep=False``
+    (with ``on_clip``): clips are handed over and not kept, and the list returned is empty,
+    so a caller that keeps its own copy (the streaming player keeps 16-bit clips) never holds
+    every clip twice.
 
     Identical requests are made once (and share the Clip). Cached clips are verified and
     loaded without starting any worker; the rest are synthesized in up to ``jobs`` worker
@@ -191,13 +211,17 @@ def synthesize(
 
     clips: dict[str, Clip] = {}
     total = len(unique)
+    done = 0
 
     def finish(key: str, samples: np.ndarray) -> None:
+        nonlocal done
         samples.flags.writeable = False
-        clip = clips[key] = Clip(key=key, text=unique[key][0].text, samples=samples,
-                                 sample_rate=sample_rate)
+        clip = Clip(key=key, text=unique[key][0].text, samples=samples, sample_rate=sample_rate)
+        if keep:
+            clips[key] = clip
+        done += 1
         if progress is not None:
-            progress(len(clips), total)
+            progress(done, total)
         if on_clip is not None:
             for index in users[key]:
                 on_clip(index, clip)
@@ -263,61 +287,179 @@ def synthesize(
     if misses and not cache_failed:
         cache.enforce_cap(keep=unique)  # cache.max_mb; this call's clips stay
 
-    return [clips[key] for key in keys]
+    return [clips[key] for key in keys] if keep else []
 
 
-def _configured_voice(
-    tell: Callable[[str], None] | None = None,
-) -> tuple[str | None, str | None]:
-    """``(engine, voice)`` from the settings (``voice.engine``, ``voice.name``); None = default.
+ENV_ENGINE = "HAVEN_VOICE_ENGINE"  # beats voice.engine in config.toml (one shell, a test run)
 
-    ``auto`` is the default engine (pyttsx3): the neural engine is opt-in, because it is ~50x
-    slower and its clips are not byte-reproducible. A settings file that cannot be read only
-    costs the preference, with a notice: speech must not fail over it.
+# Voice names that can only be the neural engine's: the bundled voice, or a Piper model file.
+_PIPER_NAMES = frozenset({"joe", "en_us-joe-medium"})
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    """Who speaks: an engine (a registry name or ``module:Class``), one of its voices (None:
+    its default voice), why (``haven doctor`` says it) and a notice for the user, if any."""
+
+    engine: str
+    voice: str | None
+    why: str
+    notice: str | None = None
+
+
+def _is_piper_voice(voice: str) -> bool:
+    plain = voice.strip().lower()
+    return plain.endswith(".onnx") or plain in _PIPER_NAMES
+
+
+def _language(language: str | None) -> str | None:
+    """A BCP 47 tag as engines list languages ("en-GB" -> "en-gb"); None when empty."""
+    if not language or not language.strip():
+        return None
+    return language.strip().replace("_", "-").lower()
+
+
+def _voice_settings(
+    cache: list, notify: Callable[[str], None] | None
+) -> tuple[str, str | None, str]:
+    """``(engine setting, voice.name or None, where the engine setting comes from)``.
+
+    ``HAVEN_VOICE_ENGINE`` beats ``voice.engine`` in config.toml. Read once per ``cache``
+    list. A settings file that cannot be read only costs the preference, with a notice:
+    speech must not fail over it.
     """
+    if cache:
+        return cache[0]
     from player.config import load_config
     from player.errors import ConfigError
 
+    engine, name, source = "auto", None, "voice.engine is {}"
     try:
         cfg = load_config()
     except ConfigError as exc:
-        if tell is not None:
-            tell(f"{exc}; using the default voice")
-        return None, None
-    engine = cfg.get("voice.engine")
-    return (None if engine in ("", "auto") else engine), (cfg.get("voice.name") or None)
+        if notify is not None:
+            notify(f"{exc}; using the default voice")
+    else:
+        engine = cfg.get("voice.engine") or "auto"
+        name = cfg.get("voice.name") or None
+        if "voice.engine" in cfg.explicit:
+            source = "voice.engine = {} in config.toml"
+    env = os.environ.get(ENV_ENGINE, "").strip()
+    if env:
+        engine, source = env, ENV_ENGINE + "={} in the environment"
+    cache.append((engine, name, source))
+    return cache[0]
 
 
-def _with_defaults(
-    request: ClipRequest, engine: str | None, voice: str | None
-) -> ClipRequest:
-    """Fill what a request leaves open (``None``) from the settings.
+def choose_voice(
+    engine: str | None = None,
+    voice: str | None = None,
+    language: str | None = None,
+    *,
+    settings: list | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> VoiceChoice:
+    """The one place that decides who speaks a request (``None``: left open).
 
-    The configured voice only applies with the configured engine (a pyttsx3 voice name means
-    nothing to Piper). A Piper voice named without an engine (a ``.onnx`` file, or the
-    bundled "joe") can only mean Piper.
+    An engine named (``--voice``, a script's ``voice:``) wins, by any of its names
+    (``espeak`` is the system engine); a voice named alone picks its engine (``piper`` is
+    that engine's default voice, ``joe`` or a ``.onnx`` file the neural engine's). Otherwise
+    the settings: ``HAVEN_VOICE_ENGINE``, then ``voice.engine`` and ``voice.name``. With
+    ``auto`` (the default) the first engine of ``AUTO_PREFERENCE`` that is installed and has
+    a voice for ``language`` speaks (the neural voice for English), else the system voice,
+    with a notice saying so. A ``language`` (a script's ``language:``) with no voice named
+    becomes the voice, so the engine speaks it with a voice of that language. Cheap: nothing
+    heavy is imported, no engine is started.
     """
-    import dataclasses
+    from player.speech.engines import (
+        AUTO_PREFERENCE,
+        ENGINE_LABELS,
+        ENGINES,
+        MISSING_NOTICES,
+        SYSTEM_ENGINE,
+        canonical_engine,
+        is_installed,
+        load_engine_class,
+    )
 
-    new_engine = request.engine if request.engine is not None else engine
-    new_voice = request.voice
-    if new_voice is None and voice and (request.engine is None or request.engine == engine):
-        new_voice = voice
-    if new_engine is None and new_voice:
-        plain = new_voice.strip().lower()
-        if plain.endswith(".onnx") or plain == "joe":
-            new_engine = "piper"
-    if (new_engine, new_voice) == (request.engine, request.voice):
-        return request
-    return dataclasses.replace(request, engine=new_engine, voice=new_voice)
+    settings = [] if settings is None else settings
+    engine = canonical_engine(engine) if engine and engine.strip() else None
+    voice = voice.strip() if voice and voice.strip() else None
+    lang = _language(language)
+    why = "named by --voice or the script"
+    if engine is None and voice is not None:
+        named = canonical_engine(voice)
+        if named in ENGINES:  # "--voice piper": that engine, its default voice
+            engine, voice = named, None
+        elif _is_piper_voice(voice):
+            engine = "piper"
+    if engine is None:
+        setting, configured, source = _voice_settings(settings, notify)
+        if setting.strip().lower() != "auto":
+            engine = canonical_engine(setting)
+            why = source.format(setting)
+            voice = voice or configured
+        elif voice is not None:  # a voice named alone, not the neural engine's: the system's
+            engine = SYSTEM_ENGINE
+        elif configured is not None:  # voice.name with auto: the engine that has that voice
+            engine = "piper" if _is_piper_voice(configured) else SYSTEM_ENGINE
+            voice, why = configured, f"voice.name = {configured}"
+    elif voice is None:
+        setting, configured, _source = _voice_settings(settings, notify)
+        if configured is not None and canonical_engine(setting) == engine:
+            voice = configured  # the configured voice goes with the configured engine only
+
+    def spoken_in(name: str) -> str | None:
+        """The voice for ``lang`` with engine ``name``: None (its default) when that is one."""
+        if lang is None:
+            return None
+        try:
+            known = load_engine_class(name).languages()
+        except (ImportError, SpeechError):
+            known = None
+        if known is not None and speaks_language(known, lang):
+            return None
+        return lang
+
+    if engine is not None:
+        return VoiceChoice(engine, voice if voice is not None else spoken_in(engine), why)
+    notice = None
+    for candidate in AUTO_PREFERENCE:
+        label = ENGINE_LABELS.get(candidate, candidate)
+        if candidate == SYSTEM_ENGINE:
+            why = "voice.engine is auto" + (f", and {notice}" if notice else "")
+            if notice:
+                notice = f"{notice}; using {ENGINE_LABELS[SYSTEM_ENGINE]}"
+            return VoiceChoice(candidate, spoken_in(candidate), why, notice)
+        if not is_installed(candidate):
+            notice = notice or MISSING_NOTICES.get(candidate, f"{label} is not installed")
+            continue
+        known = load_engine_class(candidate).languages()
+        if lang is not None and not (known and speaks_language(known, lang)):
+            notice = notice or f"{label} does not speak {language}"
+            continue
+        return VoiceChoice(candidate, None, f"voice.engine is auto, and {label} is installed")
+    raise SpeechError("no speech engine is set to be chosen automatically")  # pragma: no cover
+
+
+def speaks_language(languages: Sequence[str], lang: str) -> bool:
+    """Whether a voice of ``languages`` speaks ``lang``: the same language, any region (en-us
+    speaks en-gb: a neural voice of the language beats a robotic one of the region)."""
+    primary = lang.lower().replace("_", "-").split("-", 1)[0]
+    return any(known.lower().replace("_", "-").split("-", 1)[0] == primary for known in languages)
+
+
+def default_voice() -> VoiceChoice:
+    """Who speaks a session that names no voice, and why (``haven doctor``, ``haven voices``)."""
+    return choose_voice()
 
 
 def list_voices(engine: str | None = None) -> list[VoiceInfo]:
     """The voices an engine offers (default engine if None), asked of a worker process."""
-    from player.speech.engines import DEFAULT_ENGINE, load_engine_class
+    from player.speech.engines import canonical_engine, load_engine_class
     from player.speech.workers import WorkerPool
 
-    name = engine or DEFAULT_ENGINE
+    name = canonical_engine(engine) if engine else default_engine()
     try:
         engine_cls = load_engine_class(name)
     except ImportError as exc:
@@ -353,8 +495,10 @@ def all_voices(engine: str | None = None) -> tuple[list[VoiceInfo], list[str]]:
     with a note saying how to add it; a Piper voice file named in the settings is listed too
     (installed when the file is there). Raises ``NotFoundError`` for an unknown ``engine``.
     """
-    from player.speech.engines import ENGINES, MISSING_NOTICES, load_engine_class
+    from player.speech.engines import ENGINES, MISSING_NOTICES, canonical_engine, load_engine_class
 
+    if engine is not None:
+        engine = canonical_engine(engine)
     if engine is not None and engine not in ENGINES:
         raise NotFoundError(
             f'unknown speech engine "{engine}"', hint=f"known engines: {', '.join(ENGINES)}"
@@ -374,7 +518,7 @@ def all_voices(engine: str | None = None) -> tuple[list[VoiceInfo], list[str]]:
             notes.append(f"{name}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
             continue
         if name == "piper":
-            _engine, configured = _configured_voice()
+            _engine, configured, _source = _voice_settings([], None)
             if configured and configured.strip().lower().endswith(".onnx"):
                 from player.speech.piper_engine import voice_file_info
 
@@ -408,10 +552,10 @@ def check_engine(engine: str | None = None) -> tuple[bool, str, str | None]:
 
     import numpy as np
 
-    from player.speech.engines import DEFAULT_ENGINE, load_engine_class
+    from player.speech.engines import canonical_engine, load_engine_class
     from player.speech.workers import Task, WorkerPool
 
-    name = engine or DEFAULT_ENGINE
+    name = canonical_engine(engine) if engine else default_engine()
     try:
         engine_cls = load_engine_class(name)
     except (ImportError, SpeechError) as exc:

