@@ -61,6 +61,7 @@ def play_and_interrupt(home: Path, report: Path, delay: float, script: str) -> d
             TERM="xterm",
             COLUMNS="100",
             LINES="30",
+            PYTHONFAULTHANDLER="1",  # a player that hangs is made to print its threads (below)
         )
         proc = subprocess.Popen(
             [sys.executable, "-m", "player", "play", script, "--minutes", str(MINUTES[script])],
@@ -76,8 +77,17 @@ def play_and_interrupt(home: Path, report: Path, delay: float, script: str) -> d
         while time.monotonic() < fire and proc.poll() is None:
             drain(master, output, 0.005)
         proc.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
         while proc.poll() is None:
-            assert time.monotonic() < deadline + 30, "the player did not stop"
+            if time.monotonic() > interrupted + 30:
+                proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+                time.sleep(1)
+                drain(master, output, 0.5)
+                proc.kill()
+                stage = report.read_text() if report.exists() else "no report"
+                pytest.fail(f"the player did not stop within 30 s of Ctrl-C (sent {delay:.2f} s "
+                            f"after it started); report: {stage[:400]}\n"
+                            + output.decode(errors="replace")[-6000:])
             drain(master, output, 0.02)
         drain(master, output, 0.05)
         after = termios.tcgetattr(slave)
