@@ -45,3 +45,32 @@ def test_bell_and_levels_from_the_cache_are_exact():
     amp, cumsum = mixer._bell_amp(48000)
     amp2, cumsum2 = mixer._bell_amp(48000)
     assert amp == amp2 and cumsum.tobytes() == cumsum2.tobytes()
+
+
+def test_cache_clear_removes_computed_entries_of_every_version_and_nothing_else():
+    """`haven cache clear` empties `<cache>/computed` too: its entries are keyed by a digest of
+    Haven's code, so an earlier version's (a bed's loop is ~14 MB) is never read again and,
+    before, was never deleted either."""
+    from click.testing import CliRunner
+
+    from player.cli.app import main
+
+    value = memo.cached_array("clear-test", (1, 2), lambda: np.arange(1000.0))
+    assert np.array_equal(value, np.arange(1000.0))
+    folder = paths.cache_dir() / "computed"
+    older = folder / ("bed-" + "0" * 40 + ".f32")  # an earlier version's entry
+    older.write_bytes(b"\0" * 4096)
+    theirs = folder / "notes.txt"  # not an entry: left alone
+    theirs.write_text("mine")
+    entries = sorted(e.name for e in memo.stored())
+    assert len(entries) == 2 and older.name in entries
+    size = sum((folder / name).stat().st_size for name in entries)
+
+    result = CliRunner().invoke(main, ["cache", "clear"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Removed 2 files ({size / 1e6:.1f} MB).\n"
+    assert memo.stored() == [] and theirs.read_text() == "mine"
+    # made again when next needed, the same values
+    assert np.array_equal(memo.cached_array("clear-test", (1, 2), lambda: np.arange(1000.0)),
+                          np.arange(1000.0))
+    assert len(memo.stored()) == 1

@@ -95,6 +95,36 @@ def _store(path: Path, value: np.ndarray, dtype: np.dtype = np.dtype(np.float64)
         pass
 
 
+def stored() -> list[os.DirEntry]:
+    """The entries in ``<cache>/computed`` (this Haven's and earlier versions', whose code
+    digest no longer matches and which nothing reads again)."""
+    try:
+        with os.scandir(paths.cache_dir() / "computed") as found:
+            return [e for e in found if e.name.endswith(tuple(_SUFFIX.values()))
+                    and e.is_file(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def clear() -> tuple[int, int, list[tuple[Path, OSError]]]:
+    """Delete every stored result (each is made again when next needed):
+    ``(files removed, bytes freed, [(path, error) for each that could not be])``."""
+    removed = freed = 0
+    failed: list[tuple[Path, OSError]] = []
+    for entry in stored():
+        try:
+            size = entry.stat(follow_symlinks=False).st_size
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            failed.append((Path(entry.path), exc))
+            continue
+        removed += 1
+        freed += size
+    return removed, freed, failed
+
+
 def cached_array(
     name: str, key: object, make: Callable[[], np.ndarray], dtype=np.float64
 ) -> np.ndarray:

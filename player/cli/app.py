@@ -945,7 +945,7 @@ def doctor() -> None:
 
 @main.group()
 def cache() -> None:
-    """Inspect or clear the cache of synthesized speech."""
+    """Inspect or clear the cache of synthesized speech and computed sounds."""
 
 
 @cache.command("info")
@@ -973,7 +973,7 @@ def cache_info(as_json: bool) -> None:
 
 @cache.command("clear")
 def cache_clear() -> None:
-    """Delete every cached clip (they are re-made when needed)."""
+    """Delete every cached clip and computed sound (they are re-made when needed)."""
     from player.speech.cache import cache_clear as clear
 
     files, size = clear()

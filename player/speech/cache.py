@@ -421,11 +421,14 @@ def cache_info() -> dict[str, Any]:
 
 
 def cache_clear() -> tuple[int, int]:
-    """Delete every cached clip and stray file; returns (files removed, bytes freed).
+    """Delete every cached clip and stray file, and the computed sounds and levels beside them
+    (``<cache>/computed``: ``player.audio.memo``, whose entries from earlier versions nothing
+    reads again); returns (files removed, bytes freed).
 
     Raises :class:`CacheError` naming the first file that could not be deleted (a read-only
     cache, say) after deleting all it could.
     """
+    from player.audio import memo
     from player.errors import CacheError
     from player.files import describe_os_error
 
@@ -454,6 +457,10 @@ def cache_clear() -> tuple[int, int]:
             folder.rmdir()
         except OSError:
             pass  # not empty (something that is not ours) or not removable
+    computed, computed_bytes, computed_failed = memo.clear()
+    removed += computed
+    freed += computed_bytes
+    failed += computed_failed
     if failed:
         path, exc = failed[0]
         raise CacheError(
