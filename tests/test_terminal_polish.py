@@ -11,7 +11,7 @@ import shlex
 import subprocess
 import time
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,8 +30,15 @@ def haven(home: Path, *args: str, cols: int = 1000, env: dict | None = None, std
     )
 
 
+def practice_today() -> date:
+    """Today as the journal counts it: its day starts at 04:00 (journal.day_starts_at's
+    default), so between midnight and 04:00 it is still yesterday. ``date.today()`` made
+    these tests fail in those hours."""
+    return (datetime.now() - timedelta(hours=4)).date()
+
+
 def started_program(home: Path, days_ago: int, name: str = "foundations") -> None:
-    on = (date.today() - timedelta(days=days_ago)).isoformat()
+    on = (practice_today() - timedelta(days=days_ago)).isoformat()
     out = haven(home, "program", "start", name, "--on", on)
     assert out.returncode == 0, out.stderr
 
@@ -107,7 +114,7 @@ def journal_home(tmp_path_factory):
     """A journal with sessions whose names and notes are long, and a program under way."""
     home = tmp_path_factory.mktemp("reports") / "home"
     started_program(home, 9)
-    day = date.today() - timedelta(days=3)
+    day = practice_today() - timedelta(days=3)
     for n, (name, minutes) in enumerate([
         ("mindful-breathing", 12), ("thoughts-as-passing-events", 9.5),
         ("a-walk-by-the-river-at-the-end-of-a-long-and-difficult-day", 31),
@@ -669,7 +676,7 @@ def test_log_add_suggests_the_exercise_and_takes_yesterday(tmp_path, cols):
         code, _ = term.wait_exit()
         logical = term.logical()
     assert code == 0
-    yesterday = date.today() - timedelta(days=1)
+    yesterday = date.today() - timedelta(days=1)  # `--at yesterday` is the calendar's
     assert re.fullmatch(rf"Added [0-9a-f]{{8}} bodyscan, 12 min on {yesterday:%a} "
                         rf"{yesterday.day} {yesterday:%b %Y} 18:30\.", logical[0]), logical
     sid = logical[0].split()[1]
@@ -703,7 +710,7 @@ def test_a_new_user_sees_no_weeks_before_they_began(tmp_path, cols):
         code, lines = term.wait_exit()
         logical = term.logical()
     assert code == 0
-    today = date.today()
+    today = practice_today()
     assert f"Longest streak: 1 day ({today:%a} {today.day} {today:%b %Y})" in logical
     recent = next(l for l in logical if l.startswith("Recent weeks:"))
     marks = recent.split()[2]
@@ -771,7 +778,7 @@ def test_haven_alone_shows_todays_practice_and_the_streak(tmp_path, cols):
     home = tmp_path / "home"
     started_program(home, 1)
     assert haven(home, "log", "add", "body-scan", "--minutes", "10", "--at",
-                 f"{date.today() - timedelta(days=1)} 12:00").returncode == 0
+                 f"{practice_today() - timedelta(days=1)} 12:00").returncode == 0
     with Terminal(tmp_path, cols, 40, {"HAVEN_HOME": home}) as term:
         term.run()
         code, lines = term.wait_exit()
