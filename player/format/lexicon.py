@@ -24,12 +24,11 @@ import re
 from collections.abc import Mapping
 
 from player.format.model import Pronunciation
+from player.speech.engines import ENGINE_ALIASES, ENGINES  # light: no engine is imported
 
 # What an author may name -> the engine id it means ("" = every engine not named): the
-# registry's ids and the names --voice takes for them (player.speech.engines.ENGINE_ALIASES;
-# a test keeps the two lists the same, without importing the registry here).
-ENGINE_KEYS = {"default": "", "espeak": "pyttsx3", "espeak-ng": "pyttsx3", "system": "pyttsx3",
-               "pyttsx3": "pyttsx3", "piper": "piper", "neural": "piper"}  # fmt: skip
+# registry's ids and the names --voice takes for them, from the registry itself.
+ENGINE_KEYS = {"default": "", **{name: name for name in ENGINES}, **ENGINE_ALIASES}
 ENGINE_NAMES = ("default", "espeak", "piper", "pyttsx3")  # as documented (espeak-ng: an alias)
 MAX_ENTRIES = 500
 MAX_WORD_CHARS = 60
