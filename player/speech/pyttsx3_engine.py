@@ -123,7 +123,7 @@ def espeak_ssml(text: str, rate: float, phonemes: bool = False) -> str:
     docstring). With ``phonemes``, ``[[ ]]`` blocks are a lexicon's phonemes: kept whole."""
     from xml.sax.saxutils import escape
 
-    from player.speech.text import _ends_sentence
+    from player.speech.text import ends_sentence
 
     comma, sentence = (f'<break time="{int(round(s * 1000))}ms"/>' for s in pause_seconds(rate))
     blocks = [m.span() for m in _PHONEME_BLOCK.finditer(text)] if phonemes else []
@@ -132,7 +132,7 @@ def espeak_ssml(text: str, rate: float, phonemes: bool = False) -> str:
     for match in _PAUSE_AT.finditer(text):
         if any(a <= match.start() < b for a, b in blocks):
             continue
-        if match.group("end") is not None and not _ends_sentence(text[: match.end()]):
+        if match.group("end") is not None and not ends_sentence(text[: match.end()]):
             continue  # "Dr. Smith", "J. Smith": no sentence ends there
         out += [escape(text[pos : match.end()]), comma if match.group("clause") else sentence]
         pos = match.end()

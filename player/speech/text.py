@@ -54,7 +54,7 @@ _OPENERS = "\"'“‘«([{"
 _WHITESPACE = re.compile(r"\s+")
 
 
-def _ends_sentence(before: str) -> bool:
+def ends_sentence(before: str) -> bool:
     """Whether the text before a whitespace run ends with sentence-final punctuation."""
     stripped = before.rstrip(_CLOSERS)
     if not stripped or stripped[-1] not in _TERMINALS:
@@ -78,7 +78,7 @@ def _is_boundary(text: str, start: int, end: int) -> bool:
         return False
     if "\n" in gap:
         return True
-    return _ends_sentence(text[:start])
+    return ends_sentence(text[:start])
 
 
 def _speakable(piece: str) -> bool:
