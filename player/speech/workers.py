@@ -250,11 +250,11 @@ class WorkerPool:
         remaining = len(tasks)
         startup_failures = 0
 
-        while remaining:
-            self._top_up(len(pending))
-            broken: list[tuple[_Worker, str]] = []
+        def dispatch() -> None:
             for worker in self._workers:
                 if worker.ready and worker.task is None and pending:
+                    if any(worker is b for b, _ in broken):
+                        continue
                     key = pending.popleft()
                     task = tasks[key]
                     worker.task = key
@@ -267,6 +267,11 @@ class WorkerPool:
                     except OSError:  # it died since it said it was ready
                         broken.append((worker, worker.death_reason()))
 
+        while remaining:
+            self._top_up(len(pending))
+            broken: list[tuple[_Worker, str]] = []
+            dispatch()
+
             now = time.monotonic()
             soonest = min(w.deadline for w in self._workers)
             timeout = None if soonest == float("inf") else max(0.0, soonest - now)
@@ -274,6 +279,7 @@ class WorkerPool:
                 timeout = 0.0
             ready = wait([w.conn for w in self._workers], timeout=timeout)
 
+            finished: list[tuple[Hashable, TaskResult]] = []
             for worker in [w for w in self._workers if w.conn in ready]:
                 if any(worker is b for b, _ in broken):
                     continue
@@ -300,9 +306,16 @@ class WorkerPool:
                     worker.deadline = float("inf")
                     remaining -= 1
                     samples = np.frombuffer(data, dtype=np.float32)
-                    on_done(key, TaskResult(samples, notice, seconds))
+                    finished.append((key, TaskResult(samples, notice, seconds)))
                 elif kind == "failed":
                     broken.append((worker, message[2]))
+            if finished:
+                # The idle workers get their next clip before this process stores the ones
+                # just made (cache writes, the caller's callback): a worker never waits for
+                # that work (P4).
+                dispatch()
+                for key, result in finished:
+                    on_done(key, result)
 
             now = time.monotonic()
             for worker in self._workers:
