@@ -83,7 +83,7 @@ def test_spoken_words_are_the_scripts_words_in_order(rendered, name):
     mono = samples.mean(axis=1).astype(np.float64)
     clips = session.mixer._clips
     for event in events:
-        clip = clips[event.request].astype(np.float64)
+        clip = np.asarray(clips[event.request], dtype=np.float64)
         segment = mono[event.start : event.start + len(clip)]
         corr = np.dot(segment, clip) / (np.linalg.norm(segment) * np.linalg.norm(clip))
         assert corr > 0.9, (event.request.text, corr)

@@ -395,6 +395,13 @@ class Mixer:
         self.plan = plan
         self._gain = plan.gain
 
+    @property
+    def is_dual_mono(self) -> bool:
+        """True when the session's two channels are the very same samples: every sound but a
+        bed is placed in the centre, so this holds unless a bed is stereo. A file of it then
+        needs one channel (``player.audio.render``)."""
+        return self.channels == 2 and all(layer[5].is_dual_mono for layer in self._layers)
+
     # --- envelopes -------------------------------------------------------------------
 
     _ramp = staticmethod(_ramp)

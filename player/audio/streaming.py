@@ -78,14 +78,19 @@ class PackedClip:
         out *= self.gain
         return out
 
+    def __array__(self, dtype=None, copy=None):
+        """The whole clip as float32 (``np.asarray(clip)``), e.g. to measure it."""
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
 
 def stored_clip_gain(samples, rate: int, volume: float) -> float:
     """``mixer.clip_gain``, kept on disk (``player.audio.memo``) by the clip's content.
 
     Measuring a clip K-weights it through an FFT of up to 2^20 points: ~20 MB of buffers at
     once and most of the CPU of loading a cached session. The value stored is the very float
-    ``clip_gain`` returned for these samples, so a render (which measures afresh) and a play
-    still give the same samples.
+    ``clip_gain`` returned for these samples, so a session mixes the same samples whether the
+    gain was measured now or read back.
     """
     import hashlib
 
@@ -99,6 +104,22 @@ def stored_clip_gain(samples, rate: int, volume: float) -> float:
         return clip_gain(x, rate, volume)
     key = (hashlib.sha256(x).hexdigest(), x.dtype.str, x.shape, int(rate), float(volume))
     return float(memo.cached_array("clip-gain", key, lambda: [clip_gain(x, rate, volume)])[0])
+
+
+def prepared_clip(samples, rate: int, volume: float):
+    """A synthesized clip as the mixer takes it: normalized with its stored gain
+    (:func:`stored_clip_gain`), held as 16-bit steps (:class:`PackedClip`) when it is made
+    of them, else as float32. Playback and rendering both prepare clips here, so they mix
+    the same samples."""
+    import numpy as np
+
+    gain = stored_clip_gain(samples, rate, volume)
+    packed = pack_clip(samples, gain)
+    if packed is not None:
+        return packed
+    out = np.asarray(samples, dtype=np.float32) * np.float32(gain)  # as mixer.normalize_clip
+    out.setflags(write=False)
+    return out
 
 
 def pack_clip(samples, gain: float) -> "PackedClip | None":
@@ -299,16 +320,11 @@ class StreamingSession:
 
     def add_clip(self, request: SpeechRequest, samples) -> None:
         """Take one synthesized clip (any order); rebuilds when the final part grows."""
-        from player.audio.mixer import normalize_clip
-
         if self._cancel.is_set():
             raise _Cancelled
         if request in self._clips:
             return
-        packed = pack_clip(samples, stored_clip_gain(samples, self.rate, request.volume))
-        self._clips[request] = (
-            packed if packed is not None else normalize_clip(samples, self.rate, request.volume)
-        )
+        self._clips[request] = prepared_clip(samples, self.rate, request.volume)
         self.synthesized = len(self._clips)
         prefix = self._known_prefix()
         if prefix == self._built_prefix and not self._all_known():

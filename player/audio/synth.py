@@ -665,6 +665,14 @@ class NoiseBed:
         """K-weighted mean square per hop (channels summed): constant for a stationary bed."""
         return np.full(max(int(n_hops), 0), self.k_power)
 
+    @property
+    def is_dual_mono(self) -> bool:
+        """True when both channels of the loop are the same samples (a mono sound file)."""
+        same = getattr(self, "_dual_mono", None)
+        if same is None:
+            same = self._dual_mono = bool(np.array_equal(self._loop[:, 0], self._loop[:, 1]))
+        return same
+
 
 class LoopBed(NoiseBed):
     """A bed read from a prepared seamless stereo loop (a sound file, see player.audio.sounds).

@@ -87,8 +87,15 @@ def _speakable(piece: str) -> bool:
 
 def split_sentences(text: str) -> list[str]:
     """Split ``text`` into sentences (see the module docstring); never returns empty pieces."""
+    return list(_split_sentences(text))
+
+
+# Fitting a session to --minutes compiles its timeline dozens of times, each splitting every
+# text again (0.1 s of a 10-minute render's start-up); a script has few distinct texts.
+@functools.lru_cache(maxsize=1024)
+def _split_sentences(text: str) -> tuple[str, ...]:
     if not text or not text.strip():
-        return []
+        return ()
     pieces: list[str] = []
     last = 0
     for match in _WHITESPACE.finditer(text):
@@ -116,7 +123,7 @@ def split_sentences(text: str) -> list[str]:
         carry = ""
     if carry:  # nothing speakable at all
         merged.append(carry)
-    return merged
+    return tuple(merged)
 
 
 # ------------------------------------------------------------------ pronunciation
