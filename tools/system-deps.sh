@@ -10,6 +10,9 @@ have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib 'libespeak-ng\.so\.1' || need+=(libespeak-ng1 espeak-ng-data)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 have_lib 'libportaudio\.so\.2' || need+=(libportaudio2)
+# MP3 renders use the system's optimised LAME (player/audio/mp3.py): four times faster than
+# the unoptimised copy inside the soundfile wheel, which is used only when this is missing.
+have_lib 'libmp3lame\.so\.0' || need+=(libmp3lame0)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # For tests/test_no_network.py: trace the sockets of a render inside an empty network namespace.
 command -v strace >/dev/null 2>&1 || need+=(strace)
