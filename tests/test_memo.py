@@ -74,3 +74,25 @@ def test_cache_clear_removes_computed_entries_of_every_version_and_nothing_else(
     assert np.array_equal(memo.cached_array("clear-test", (1, 2), lambda: np.arange(1000.0)),
                           np.arange(1000.0))
     assert len(memo.stored()) == 1
+
+
+def test_entries_of_other_code_go_when_this_code_stores_one():
+    """An upgrade leaves the previous version's entries behind (a bed's loop is ~14 MB); the
+    first entry this code stores deletes them, and never this code's own or other files."""
+    folder = paths.cache_dir() / "computed"
+    mine = memo.cached_array("sweep-test", 1, lambda: np.arange(10.0))
+    (current,) = [e.name for e in memo.stored()]
+    folder.joinpath("bed-" + "0" * 40 + ".f32").write_bytes(b"\0" * 4096)  # before names had code
+    other_code = current.replace(memo._code_digest()[: memo._CODE_CHARS], "f" * memo._CODE_CHARS)
+    assert other_code != current
+    folder.joinpath(other_code).write_bytes(b"\0" * 64)  # another version's entry
+    folder.joinpath("notes.txt").write_text("mine")
+    memo._swept.discard(folder)  # as a new process would
+    memo.cached_array("sweep-test", 1, lambda: np.arange(99.0))  # a hit: nothing is swept
+    assert len(memo.stored()) == 3
+    again = memo.cached_array("sweep-test", 2, lambda: np.arange(3.0))  # a miss stores
+    assert np.array_equal(again, np.arange(3.0)) and np.array_equal(mine, np.arange(10.0))
+    names = sorted(e.name for e in memo.stored())
+    assert current in names and len(names) == 2
+    assert all(memo._is_current(name) for name in names)
+    assert folder.joinpath("notes.txt").read_text() == "mine"

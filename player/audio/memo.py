@@ -9,7 +9,10 @@ millisecond.
 
 Key: sha256 of a name, the inputs' ``repr`` and a digest of the source of the modules that
 compute the values (``synth``, ``loudness``, ``mixer``, ``sounds``, this one), so a code change can never
-reuse a stale result. Entry: the array's raw bytes (float64, or float32 where the values are
+reuse a stale result. The file name carries the first characters of that code digest too:
+the first entry a Haven stores deletes those of any other code (an earlier or later
+version's, which it would never read; a bed's loop is ~14 MB), so the folder holds one
+version's entries. Entry: the array's raw bytes (float64, or float32 where the values are
 float32 anyway, e.g. a bed's loop: half the disk and half the memory while reading) followed
 by their sha256 (32 bytes), written atomically; anything that does not check out is a miss
 and is re-made. Failing to write only costs the next session the time.
@@ -54,9 +57,38 @@ _SUFFIX = {np.dtype(np.float64): ".f64", np.dtype(np.float32): ".f32"}
 _MAX_BYTES = 1 << 30
 
 
+# Characters of the code digest in an entry's name: ``<name>-<code>-<key digest><suffix>``.
+_CODE_CHARS = 12
+
+
 def _path(name: str, key: object, dtype: np.dtype = np.dtype(np.float64)) -> Path:
-    digest = hashlib.sha256(f"{name}\0{key!r}\0{_code_digest()}".encode()).hexdigest()
-    return paths.cache_dir() / "computed" / f"{name}-{digest[:40]}{_SUFFIX[dtype]}"
+    code = _code_digest()
+    digest = hashlib.sha256(f"{name}\0{key!r}\0{code}".encode()).hexdigest()
+    return paths.cache_dir() / "computed" / f"{name}-{code[:_CODE_CHARS]}-{digest[:40]}{_SUFFIX[dtype]}"
+
+
+def _is_current(entry_name: str) -> bool:
+    """Whether a stored entry's name carries this code's digest (older names carry none)."""
+    stem = entry_name.rsplit(".", 1)[0]
+    parts = stem.rsplit("-", 2)
+    return len(parts) == 3 and parts[1] == _code_digest()[:_CODE_CHARS]
+
+
+_swept: set[Path] = set()
+
+
+def _sweep_other_versions() -> None:
+    """Delete the entries of other code (see the module doc), once per process and folder."""
+    folder = paths.cache_dir() / "computed"
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    for entry in stored():
+        if not _is_current(entry.name):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def _load(path: Path, dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray | None:
@@ -140,5 +172,6 @@ def cached_array(
     value = _load(path, dtype)
     if value is None:
         value = np.asarray(make(), dtype=dtype).reshape(-1)
+        _sweep_other_versions()
         _store(path, value, dtype)
     return value
