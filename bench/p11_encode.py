@@ -10,6 +10,11 @@ folder, where a user's renders go.
 The target (issue 12): every format within 2x of WAV's time. WAV writes the float samples as
 they are, so the WAV command is start-up, loading the cached clips, mixing and limiting; the
 difference is the encoder's.
+
+`body-scan` is the target's session (the issue's own table): no stereo bed, so its MP3 and Ogg
+files have one channel. A second, informational set of rows renders `bedtime-body-scan` (a
+stereo brown-noise bed: two-channel MP3 and Ogg; 10 minutes of guidance plus its 10-minute
+tail, so 20 minutes of audio), where only the encoders' own speed helps.
 """
 
 from __future__ import annotations
@@ -42,13 +47,22 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
+STEREO_SCRIPT = "bedtime-body-scan"
+
+
 def run(ctx: Context) -> list[Row]:
+    rows = _rows(ctx, SCRIPT, target=True)
+    rows += _rows(ctx, STEREO_SCRIPT, target=False)
+    return rows
+
+
+def _rows(ctx: Context, script: str, *, target: bool) -> list[Row]:
     env = ctx.env(ctx.home("warm"))
     folder = ctx.workdir / "p11"
     folder.mkdir(exist_ok=True)
     argv = {
-        ext: haven_argv() + ["render", SCRIPT, "--minutes", str(MINUTES), "-q",
-                             "-o", str(folder / f"p11.{ext}")]  # fmt: skip
+        ext: haven_argv() + ["render", script, "--minutes", str(MINUTES), "-q",
+                             "-o", str(folder / f"p11-{script}.{ext}")]  # fmt: skip
         for ext in FORMATS
     }
     run_checked(argv["wav"], env)  # synthesizes the speech once: the cache is warm from here on
@@ -61,25 +75,32 @@ def run(ctx: Context) -> list[Row]:
             if i:
                 wall[ext].append(w)
                 cpu[ext].append(c)
-    sizes = {ext: (folder / f"p11.{ext}").stat().st_size for ext in FORMATS}
-    seconds = MINUTES * 60
+    import soundfile as sf
+
+    sizes = {ext: (folder / f"p11-{script}.{ext}").stat().st_size for ext in FORMATS}
+    infos = {ext: sf.info(str(folder / f"p11-{script}.{ext}")) for ext in FORMATS}
+    seconds = infos["wav"].duration
     base_wall, base_cpu = median(wall["wav"]), median(cpu["wav"])
     rows = []
     for ext in FORMATS[1:]:
         w, c = median(wall[ext]), median(cpu[ext])
         ratio, cpu_ratio = w / base_wall, c / base_cpu
+        channels = "mono" if infos[ext].channels == 1 else "stereo"
+        goal = f"target <= {TARGET_RATIO:.1f}x" if target else "informational"
         rows.append(
             Row(
                 id="P11",
-                what=f"`haven render {SCRIPT} --minutes {MINUTES}` to {ext.upper()}, whole "
-                     "command, warm cache",  # fmt: skip
+                what=f"`haven render {script} --minutes {MINUTES}` to {ext.upper()} "
+                     f"({seconds / 60:.0f} min, {channels}), whole command, warm cache",  # fmt: skip
                 figure=f"{w:.2f} s ({c:.2f} s CPU)",
                 baseline=f"WAV {base_wall:.2f} s ({base_cpu:.2f} s CPU)",
-                ratio=f"{ratio:.2f}x, CPU {cpu_ratio:.2f}x (target <= {TARGET_RATIO:.1f}x)",
-                met=ratio <= TARGET_RATIO,
+                ratio=f"{ratio:.2f}x, CPU {cpu_ratio:.2f}x ({goal})",
+                met=ratio <= TARGET_RATIO if target else None,
                 data={
-                    "script": SCRIPT,
+                    "script": script,
                     "minutes": MINUTES,
+                    "audio_s": round(seconds, 3),
+                    "channels": infos[ext].channels,
                     "format": ext,
                     "median_s": round(w, 3),
                     "samples_s": rounded(wall[ext], 3),
@@ -93,7 +114,7 @@ def run(ctx: Context) -> list[Row]:
                     "cpu_ratio": round(cpu_ratio, 3),
                     "bytes": sizes[ext],
                     "kbps": round(sizes[ext] * 8 / seconds / 1000, 1),
-                    "target_ratio": TARGET_RATIO,
+                    "target_ratio": TARGET_RATIO if target else None,
                     "runs": runs,
                 },
             )

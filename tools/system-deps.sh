@@ -13,6 +13,9 @@ have_lib 'libportaudio\.so\.2' || need+=(libportaudio2)
 # MP3 renders use the system's optimised LAME (player/audio/mp3.py): four times faster than
 # the unoptimised copy inside the soundfile wheel, which is used only when this is missing.
 have_lib 'libmp3lame\.so\.0' || need+=(libmp3lame0)
+# Ogg renders drive the system's libvorbis the same way (player/audio/vorbis.py), several
+# encoders at once; without it they go through the soundfile wheel, one stream.
+have_lib 'libvorbisenc\.so\.2' || need+=(libvorbisenc2)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # For tests/test_no_network.py: trace the sockets of a render inside an empty network namespace.
 command -v strace >/dev/null 2>&1 || need+=(strace)
