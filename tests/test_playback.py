@@ -357,6 +357,63 @@ def test_streaming_session_is_sample_identical_to_a_render(seed):
     assert np.array_equal(np.concatenate(blocks), rendered)
 
 
+def test_speech_is_synthesized_while_the_session_is_prepared(monkeypatch):
+    """Playback starts speech before the loudness plan and the first mixer are made (on a
+    first run they compute the tone and bell levels and a bed's loop): clips arrive while
+    they are made, wait for them, and the session is then the same audio as a render."""
+    from player.audio import streaming
+    from player.audio.render import SessionSettings, prepare_script
+    from player.audio.streaming import StreamingSession
+
+    arrived = []
+    real = streaming.prepared_clip
+
+    def recording(samples, rate, volume):
+        arrived.append(len(samples))
+        return real(samples, rate, volume)
+
+    monkeypatch.setattr(streaming, "prepared_clip", recording)
+    settings = SessionSettings()
+    script = _script()
+    session = StreamingSession(script, settings, prepare=False)
+    try:
+        assert session.plan is None and session.mixer is None  # nothing heavy yet
+        session.start()
+        deadline = time.monotonic() + 60
+        while not arrived and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert arrived, "no clip was synthesized before prepare()"
+        time.sleep(0.2)
+        assert session.mixer is None and session.synthesized == 0  # waiting for the plan
+        session.prepare()
+        while not session.complete and time.monotonic() < deadline:
+            time.sleep(0.01)
+            session.refresh()
+        assert session.complete and session.error is None
+        played = np.concatenate(list(session.blocks(8192)))
+    finally:
+        session.close()
+    rendered = np.concatenate(list(prepare_script(script, settings).mixer.blocks(8192)))
+    assert np.array_equal(played, rendered)
+
+
+def test_a_failing_prepare_stops_the_speech(monkeypatch):
+    from player.audio import mixer
+    from player.audio.render import SessionSettings
+    from player.audio.streaming import StreamingSession
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no plan")
+
+    monkeypatch.setattr(mixer, "plan_loudness", broken)
+    session = StreamingSession(_script(), SessionSettings(), prepare=False)
+    session.start()
+    with pytest.raises(RuntimeError, match="no plan"):
+        session.prepare()
+    session._thread.join(10)
+    assert not session._thread.is_alive()
+
+
 def test_streaming_needs_every_clip_when_fitting_to_minutes():
     from player.audio.render import SessionSettings
     from player.audio.streaming import StreamingSession

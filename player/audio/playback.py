@@ -142,9 +142,10 @@ def play(
     """Play ``script`` with ``settings`` to the end, a stop, a signal or a lost device.
 
     Order: signals are caught first (a flag, never an exception mid-way), the session is
-    prepared (computing only) while sounddevice loads in a thread, the device is checked
+    begun (computing only) while sounddevice loads in a thread, the device is checked
     (AudioDeviceError before anything is recorded or synthesized), speech starts synthesizing
-    in the background, the ring is pre-filled, the stream starts and then the journal row is
+    in the background while the loudness plan and first mixer are made (and the check-in
+    question is asked), the ring is pre-filled, the stream starts and then the journal row is
     written: a play that ends before any sound (a script that cannot fit ``--minutes``,
     Ctrl-C while preparing) records nothing.
     Whatever happens after the row is written, the terminal is restored and the row is
@@ -168,32 +169,43 @@ def play(
         out_channels = settings.channels
         # Time to first audio (bench P2): importing sounddevice runs `ldconfig -p` and
         # PortAudio's initialization, ~60 ms of C and waiting that a thread can do while this
-        # one prepares the session (numpy, loudness plan, first timeline), which starts no
-        # synthesis and records nothing: so the device is still checked before either.
+        # one begins the session (numpy, the requests, the planned timeline), which starts no
+        # synthesis and records nothing: so the device is still checked before either. Then
+        # speech starts, and the loudness plan and first mixer are made while the first clip
+        # is synthesized (on a first run they compute what later runs read back: P3).
         preload = devices.preload_sounddevice() if stream_factory is None else None
-        session = StreamingSession(script, settings, notify=notify)
-        if stream_factory is None:
-            preload.join()
-            sd = devices.load_sounddevice()
-            device, device_name, out_channels = devices.resolve_output(
-                sd, device, rate=settings.sample_rate, channels=settings.channels
-            )
-            report.write(device=device_name)
-        if out_channels != settings.channels:
-            from dataclasses import replace
+        session = StreamingSession(script, settings, notify=notify, prepare=False)
+        try:
+            if stream_factory is None:
+                preload.join()
+                sd = devices.load_sounddevice()
+                device, device_name, out_channels = devices.resolve_output(
+                    sd, device, rate=settings.sample_rate, channels=settings.channels
+                )
+                report.write(device=device_name)
+            if out_channels != settings.channels:
+                from dataclasses import replace
 
-            settings = replace(settings, channels=out_channels)
-            session = StreamingSession(script, settings, notify=notify)
+                settings = replace(settings, channels=out_channels)
+                session = StreamingSession(script, settings, notify=notify, prepare=False)
+            session.open_ended = open_ended
+            session.start()
+            session.prepare()
+        except BaseException:
+            session.close(timeout=0.5)
+            raise
 
         mood_before = None
         if checkin and interactive and not signals.event.is_set():
             signals.restore()  # Ctrl-C at a question skips it, as everywhere in click
-            mood_before = _prompt("prompt_mood")
+            try:
+                mood_before = _prompt("prompt_mood")
+            except BaseException:
+                session.close(timeout=0.5)
+                raise
             _care(mood_before, None)
             signals.install()
 
-        session.open_ended = open_ended
-        session.start()
         # The journal row is written once audio has started (``_run`` calls ``row.begin``): a
         # play that fails before any sound (a script that cannot fit --minutes, a device that
         # will not open, Ctrl-C while preparing) is not practice and leaves no row.

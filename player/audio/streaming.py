@@ -198,10 +198,10 @@ class StreamingSession:
         settings,
         *,
         notify: Callable[[str], None] | None = None,
+        prepare: bool = True,
     ):
         import numpy as np
 
-        from player.audio.mixer import plan_loudness
         from player.audio.render import plan_timeline
 
         keep_heap_small()
@@ -212,9 +212,8 @@ class StreamingSession:
         self.notify = notify
         self.requests: list[SpeechRequest] = speech_requests(script, settings.overrides)
         self.plan_timeline = plan_timeline(script, settings)
-        self.plan = plan_loudness(
-            self.plan_timeline, channels=self.channels, target_lufs=settings.target_lufs
-        )
+        self.plan = None  # the loudness plan: see prepare()
+        self._prepared = threading.Event()
         self.needs_all = settings.minutes is not None and bool(self.requests)
         self.error: BaseException | None = None
         self.starving = False  # set by the player when it waits for speech
@@ -226,7 +225,41 @@ class StreamingSession:
         self._last_rebuild = -1e9
         self._built_prefix = -1
         self._build_lock = threading.Lock()  # never taken by the audio callback
-        self._state: _State = self._build()
+        self._state: _State = _State(None, self.plan_timeline, None, 0, False)
+        if prepare:
+            self.prepare()
+
+    def prepare(self) -> "StreamingSession":
+        """Plan the session's loudness and build its first mixer.
+
+        On a first run this is the costly part before any sound: the breathing tones' and
+        the bell's loudness models and a bed's seamless loop are computed (~0.1-0.4 s each)
+        and kept on disk for later runs. The player calls it after :meth:`start`, so it runs
+        while the first clip is being synthesized rather than before (issue 12: what is
+        memoised on first use must not delay the first sound); clips that arrive meanwhile
+        wait for it. A failure stops the synthesis and is raised here.
+        """
+        if self._prepared.is_set():
+            return self
+        from player.audio.mixer import plan_loudness
+
+        try:
+            self.plan = plan_loudness(
+                self.plan_timeline, channels=self.channels, target_lufs=self.settings.target_lufs
+            )
+            with self._build_lock:
+                self._state = self._build()
+        except BaseException:
+            self.close(timeout=0.5)
+            raise
+        self._prepared.set()
+        return self
+
+    def _wait_prepared(self) -> None:
+        """Block the synthesis thread until :meth:`prepare` is done (or the session closed)."""
+        while not self._prepared.wait(0.05):
+            if self._cancel.is_set():
+                raise _Cancelled
 
     # --- the source interface the player and limited_blocks use ------------------------
 
@@ -324,7 +357,9 @@ class StreamingSession:
             raise _Cancelled
         if request in self._clips:
             return
-        self._clips[request] = prepared_clip(samples, self.rate, request.volume)
+        clip = prepared_clip(samples, self.rate, request.volume)  # needs no plan: meanwhile
+        self._wait_prepared()
+        self._clips[request] = clip
         self.synthesized = len(self._clips)
         prefix = self._known_prefix()
         if prefix == self._built_prefix and not self._all_known():
@@ -367,6 +402,10 @@ class StreamingSession:
             return
         except BaseException as exc:  # noqa: BLE001 - reported to the player's thread
             self.error = exc
+            return
+        try:
+            self._wait_prepared()
+        except _Cancelled:
             return
         self.refresh()
 
