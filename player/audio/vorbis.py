@@ -707,8 +707,10 @@ def encode_parallel(
         started = []
         try:
             for thread in threads:
-                thread.start()
+                # Recorded before it starts: a Ctrl-C inside start() must still find it
+                # (a thread with an ident was started and will set its event).
                 started.append(thread)
+                thread.start()
             for done in finished:
                 while not done.wait(0.1):
                     if cancel is not None and cancel.is_set():
@@ -716,11 +718,13 @@ def encode_parallel(
         except BaseException:
             stop.set()
             for thread, done in zip(started, finished):
-                done.wait()
+                if thread.ident is not None:
+                    done.wait()
             raise
         finally:
             for thread in started:
-                thread.join()
+                if thread.ident is not None:
+                    thread.join()
         if errors:
             raise errors[0]
         if stop.is_set() or (cancel is not None and cancel.is_set()):
