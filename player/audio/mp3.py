@@ -77,6 +77,8 @@ import threading
 from array import array
 from typing import Callable, Iterable
 
+from player.audio.together import run_together
+
 VBR_MTRH = 4  # lame.h: vbr_mtrh, also vbr_default
 
 _NAMES = {
@@ -684,23 +686,15 @@ def encode_parallel(
         return None
     folder = os.path.dirname(os.path.abspath(path))
     stretches: list[_Stretch] = []
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    lock = threading.Lock()
     probe = _new_encoder(lib, rate, channels, title)  # does LAME take these settings?
     if probe is None:
         return None
     lib.lame_close(probe)
 
-    go = threading.Event()
-
-    def work(stretch: _Stretch, done: threading.Event) -> None:
-        # Each thread owns its encoder, from lame_init to lame_close, so nothing the caller
-        # frees is ever in use here; and it starts on ``go``, once every thread has started.
-        try:
-            go.wait()
-            if stop.is_set():
-                return
+    def task(stretch: _Stretch) -> Callable[[threading.Event], None]:
+        def work(stop: threading.Event) -> None:
+            # Each thread owns its encoder, from lame_init to lame_close, so nothing the
+            # caller frees is ever in use here.
             lame = _new_encoder(lib, rate, channels, title)
             if lame is None:
                 raise EncoderError("the MP3 encoder (LAME) refused its settings")
@@ -708,43 +702,14 @@ def encode_parallel(
                 _encode_stretch(lib, lame, stretch, streams, channels, rate, frames, stop, cancel)
             finally:
                 lib.lame_close(lame)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            with lock:
-                errors.append(exc)
-            stop.set()
-        finally:
-            done.set()
 
-    started: list[tuple[threading.Thread, threading.Event]] = []
+        return work
+
     try:
         for number, (first, until, _) in enumerate(plan):
             spool = tempfile.TemporaryFile(prefix=".haven-mp3-", dir=folder)
             stretches.append(_Stretch(number, first, until, spool))
-        try:
-            for stretch in stretches:
-                done = threading.Event()
-                name = f"haven-mp3-{stretch.number}"
-                thread = threading.Thread(target=work, args=(stretch, done), name=name, daemon=True)
-                thread.start()
-                started.append((thread, done))
-            go.set()
-            # Waiting on events, not Thread.join: in Python 3.11 a Ctrl-C inside join() can
-            # mark a running thread as stopped, and later joins then return at once.
-            for _, done in started:
-                while not done.wait(0.1):
-                    if cancel is not None and cancel.is_set():
-                        stop.set()
-        except BaseException:
-            stop.set()  # Ctrl-C, or a thread that could not start: every thread stops soon
-            raise
-        finally:
-            go.set()  # a thread whose start a Ctrl-C cut short sees ``stop`` and returns
-            for thread, done in started:
-                done.wait()
-                thread.join()
-        if errors:
-            raise errors[0]
-        if stop.is_set() or (cancel is not None and cancel.is_set()):
+        if run_together([task(s) for s in stretches], name="haven-mp3", cancel=cancel):
             raise Cancelled("the MP3 encode was cancelled")
         seams = []
         for (_, _, middle), before, after in zip(plan, stretches, stretches[1:]):

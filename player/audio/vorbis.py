@@ -76,6 +76,7 @@ import zlib
 from typing import Callable, Iterable, Iterator
 
 from player.audio.mp3 import EncoderError, EncoderWriter
+from player.audio.together import run_together
 
 QUALITY = 0.4  # libsndfile's default VBR quality for Ogg Vorbis
 ENCODER = "Haven"  # the ENCODER comment (libsndfile writes "libsndfile")
@@ -674,60 +675,23 @@ def encode_parallel(
         return None
     folder = os.path.dirname(os.path.abspath(path))
     spans = stretches(frames, jobs, rate)
-    stop = threading.Event()
-    errors: list[BaseException] = []
     headers: list = [None] * jobs
-    lock = threading.Lock()
     outs = []
     try:
         for _ in range(jobs):
             outs.append(tempfile.TemporaryFile(prefix=".haven-ogg-", dir=folder))
 
-        def work(j: int) -> None:
-            try:
-                headers[j] = _encode_stretch(libs, streams, rate, channels, title, spans[j],
-                                             j == jobs - 1, frames, outs[j], stop)  # fmt: skip
-            except _Stopped:
-                pass
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                with lock:
-                    errors.append(exc)
-                stop.set()
-            finally:
-                finished[j].set()
+        def task(j: int) -> Callable[[threading.Event], None]:
+            def work(stop: threading.Event) -> None:
+                try:
+                    headers[j] = _encode_stretch(libs, streams, rate, channels, title, spans[j],
+                                                 j == jobs - 1, frames, outs[j], stop)  # fmt: skip
+                except _Stopped:
+                    pass
 
-        finished = [threading.Event() for _ in range(jobs)]
-        threads = [
-            threading.Thread(target=work, args=(j,), name=f"haven-vorbis-{j}", daemon=True)
-            for j in range(jobs)
-        ]
-        # Waiting on events, not on Thread.join with a timeout: a join that Ctrl-C interrupts
-        # can mark a still running thread as stopped (CPython), and the joins in the handler
-        # would then not wait for it.
-        started = []
-        try:
-            for thread in threads:
-                # Recorded before it starts: a Ctrl-C inside start() must still find it
-                # (a thread with an ident was started and will set its event).
-                started.append(thread)
-                thread.start()
-            for done in finished:
-                while not done.wait(0.1):
-                    if cancel is not None and cancel.is_set():
-                        stop.set()
-        except BaseException:
-            stop.set()
-            for thread, done in zip(started, finished):
-                if thread.ident is not None:
-                    done.wait()
-            raise
-        finally:
-            for thread in started:
-                if thread.ident is not None:
-                    thread.join()
-        if errors:
-            raise errors[0]
-        if stop.is_set() or (cancel is not None and cancel.is_set()):
+            return work
+
+        if run_together([task(j) for j in range(jobs)], name="haven-vorbis", cancel=cancel):
             raise Cancelled("the Ogg Vorbis encode was cancelled")
         if any(h != headers[0] for h in headers):
             raise EncoderError("the Ogg Vorbis encoders made different headers")
