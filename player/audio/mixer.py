@@ -106,10 +106,14 @@ def clip_gain(samples: np.ndarray, rate: int, volume: float = 1.0) -> float:
     return min(_amp(MAX_CLIP_GAIN_DB), gain)
 
 
-def normalize_clip(samples: np.ndarray, rate: int, volume: float = 1.0) -> np.ndarray:
+def normalize_clip(
+    samples: np.ndarray, rate: int, volume: float = 1.0, gain: float | None = None
+) -> np.ndarray:
     """A read-only float32 copy of a clip at the voice reference power times ``volume``²
-    (see module docstring)."""
-    out = np.asarray(samples, dtype=np.float32) * np.float32(clip_gain(samples, rate, volume))
+    (see module docstring); ``gain`` is ``clip_gain`` when already known (kept on disk)."""
+    if gain is None:
+        gain = clip_gain(samples, rate, volume)
+    out = np.asarray(samples, dtype=np.float32) * np.float32(gain)
     out.setflags(write=False)
     return out
 

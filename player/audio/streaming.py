@@ -111,15 +111,11 @@ def prepared_clip(samples, rate: int, volume: float):
     (:func:`stored_clip_gain`), held as 16-bit steps (:class:`PackedClip`) when it is made
     of them, else as float32. Playback and rendering both prepare clips here, so they mix
     the same samples."""
-    import numpy as np
+    from player.audio.mixer import normalize_clip
 
     gain = stored_clip_gain(samples, rate, volume)
     packed = pack_clip(samples, gain)
-    if packed is not None:
-        return packed
-    out = np.asarray(samples, dtype=np.float32) * np.float32(gain)  # as mixer.normalize_clip
-    out.setflags(write=False)
-    return out
+    return packed if packed is not None else normalize_clip(samples, rate, volume, gain)
 
 
 def pack_clip(samples, gain: float) -> "PackedClip | None":
